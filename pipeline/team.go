@@ -21,12 +21,26 @@ type Team struct {
 	NotFor      []string `yaml:"not_for"`
 	Workflow    Workflow `yaml:"workflow"`
 
+	// CliqVersion, Tools, Tags and Outputs are documented team metadata.
+	// They are parsed so that published teams load, but the engine does not
+	// act on them.
+	CliqVersion string   `yaml:"cliq_version"`
+	Tools       []string `yaml:"tools"`
+	Tags        []string `yaml:"tags"`
+	Outputs     []Output `yaml:"outputs"`
+
 	// Dir is the directory team.yml was read from; roles live in Dir/roles.
 	Dir string `yaml:"-"`
 }
 
 // Input is a value the requirement must supply, referenced as $(inputs.name).
 type Input struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Output describes a result of the team, for documentation and routing.
+type Output struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
 }
@@ -48,6 +62,9 @@ type Phase struct {
 	RouteTo       string            `yaml:"route_to"`
 	Team          string            `yaml:"team"`
 	TeamInputs    map[string]string `yaml:"inputs"`
+	// Model is a per-phase model override for AI agents. It is parsed but
+	// not passed to agents yet.
+	Model string `yaml:"model"`
 }
 
 // Command is one shell command of an exec phase or a gate.
