@@ -1,0 +1,129 @@
+// Package store keeps cliq's durable state (the instance registry, API
+// tokens and run history) in SQLite or PostgreSQL through database/sql.
+//
+// Both databases share one schema and one set of queries written with $n
+// placeholders and RETURNING. What differs between the two (driver, DSN,
+// error codes, time encoding, migration locking) lives in dialect.go.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Errors returned by the store. Callers test them with errors.Is.
+var (
+	// ErrNotFound means the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique value (an id or a token hash) is taken.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid means an argument was rejected before it reached the
+	// database, for example an empty id.
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Dialect names returned by DB.Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// PingTimeout bounds Ping and the connection check in Open when the caller's
+// context has no earlier deadline.
+const PingTimeout = 5 * time.Second
+
+// DB is an open store: a connection pool plus the dialect that tells the
+// queries how to talk to it. It is safe for concurrent use.
+type DB struct {
+	db      *sql.DB
+	dialect *dialect
+	// path is the SQLite file; empty for PostgreSQL.
+	path string
+	// redacted is the DSN without its password, for messages.
+	redacted string
+}
+
+// Open connects to the database named by dsn and applies every pending
+// migration. A dsn starting with postgres:// or postgresql:// selects
+// PostgreSQL; anything else is a SQLite file path, created when missing.
+// A PostgreSQL server that does not answer within PingTimeout fails Open with
+// an error naming the host; no error carries the password.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, dsn string) (*DB, error) {
+	dsn = strings.TrimSpace(dsn)
+	switch {
+	case dsn == "":
+		return nil, fmt.Errorf("open database: %w: empty DSN (give a postgres:// URL or a SQLite file path)", ErrInvalid)
+	case IsPostgresURL(dsn):
+		return openPostgres(ctx, dsn)
+	case strings.Contains(dsn, "://"):
+		return nil, fmt.Errorf("open database %s: %w: unsupported URL scheme (use postgres://, postgresql:// or a SQLite file path)",
+			RedactURL(dsn), ErrInvalid)
+	default:
+		return openSQLite(ctx, dsn)
+	}
+}
+
+// IsPostgresURL reports whether dsn selects PostgreSQL.
+func IsPostgresURL(dsn string) bool {
+	lower := strings.ToLower(dsn)
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	return db.db.Close()
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (db *DB) Dialect() string {
+	return db.dialect.name
+}
+
+// String returns the redacted DSN, safe to log.
+func (db *DB) String() string {
+	return db.redacted
+}
+
+// Ping makes a round trip to the database, bounded by PingTimeout. For SQLite
+// it also fails when the database file has been removed, which an open
+// connection would not notice on its own.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.path != "" {
+		if _, err := os.Stat(db.path); err != nil {
+			return fmt.Errorf("ping sqlite database: %w", err)
+		}
+	}
+	ctx, cancel := boundContext(ctx, PingTimeout)
+	defer cancel()
+
+	var one int
+	if err := db.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping %s database %s: %w", db.dialect.name, db.redacted, db.dialect.scrub(err))
+	}
+	return nil
+}
+
+// boundContext returns ctx limited to d unless it already ends sooner.
+func boundContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
