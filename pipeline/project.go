@@ -52,7 +52,7 @@ var (
 func ResolveTeamRef(home, cwd, ref string) (string, error) {
 	switch {
 	case strings.TrimSpace(ref) == "":
-		return "", fmt.Errorf("%w: empty team reference (pass a team directory or @scope/name)", ErrInvalidTeamRef)
+		return "", fmt.Errorf("%w: %q is empty (pass a team directory or @scope/name)", ErrInvalidTeamRef, ref)
 	case strings.Contains(ref, "://"):
 		return "", fmt.Errorf("%w: %q: remote teams are not supported (install the team under %s and use "+
 			"@scope/name)", ErrInvalidTeamRef, ref, filepath.Join("CLIQ_HOME", TeamsDirName))

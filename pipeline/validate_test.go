@@ -1,0 +1,312 @@
+package pipeline
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// execPhase is a valid exec phase with the given name and extra YAML.
+func execPhase(name, extra string) string {
+	return "    - name: " + name + "\n      agent: exec\n      commands: [{name: c, run: \"true\"}]\n" + extra
+}
+
+// teamYML wraps phase YAML into a team with a valid name.
+func teamYML(phases string) string {
+	return "name: \"@test/bad\"\nworkflow:\n  phases:\n" + phases
+}
+
+// MustDefinitionError asserts that err is a *DefinitionError and returns
+// it.
+func MustDefinitionError(tb testing.TB, err error) *DefinitionError {
+	tb.Helper()
+	if err == nil {
+		tb.Fatal("err = nil, want a definition error")
+	}
+	var de *DefinitionError
+	if !errors.As(err, &de) {
+		tb.Fatalf("err = %T %v, want *DefinitionError", err, err)
+	}
+	if !errors.Is(err, ErrInvalidTeam) {
+		tb.Errorf("errors.Is(err, ErrInvalidTeam) = false")
+	}
+	return de
+}
+
+func TestParseTeam_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		yml  string
+		want []string // substrings of the error message
+	}{
+		{"BadYAML", "name: \"@test/x\"\ndescription: a: b\nworkflow:\n",
+			[]string{"team.yml:2: invalid YAML: mapping values are not allowed in this context"}},
+		{"Empty", "", []string{"team.yml: file is empty"}},
+		{"NotMapping", "- a\n- b\n", []string{"team.yml:1: expected a mapping"}},
+		{"UnknownTopField", "name: \"@test/x\"\nbogus: 1\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{"team.yml:2: bogus: unknown field (known fields: ", "workflow"}},
+		{"UnknownWorkflowField", "name: \"@test/x\"\nworkflow:\n  support: []\n  phases:\n" + execPhase("a", ""),
+			[]string{"team.yml:3: workflow.support: unknown field: support phases are not supported"}},
+		{"UnknownPhaseField", teamYML(execPhase("a", "      dependson: [b]\n")),
+			[]string{`team.yml:7: phase "a": dependson: unknown field`}},
+		{"UnknownCommandField", teamYML("    - name: a\n      agent: exec\n      commands:\n" +
+			"        - {name: c, run: \"true\", timout: 5s}\n"),
+			[]string{`phase "a": commands[0].timout: unknown field (known fields: escalate_on_fail, if, name, run, timeout)`}},
+		{"UnknownInputField", "name: \"@test/x\"\ninputs: [{name: a, default: x}]\nworkflow:\n  phases:\n" +
+			execPhase("p", ""), []string{"inputs[0].default: unknown field"}},
+		{"AgentsNotSupported", "name: \"@test/x\"\nagents: {}\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{"agents: unknown field: custom team agents are not supported"}},
+		{"WrongValueType", teamYML(execPhase("a", "      max_iterations: many\n")),
+			[]string{`phase "a": max_iterations: invalid value: cannot decode !!str`}},
+		{"DependsOnString", teamYML(execPhase("a", "")+execPhase("b", "      depends_on: a\n")),
+			[]string{`phase "b": depends_on: invalid value`}},
+		{"MissingName", "workflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{`team.yml: name: missing (set name: "@scope/name", quoted)`}},
+		{"InvalidName", "name: hello\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{`name: invalid value "hello" (want "@scope/name"`}},
+		{"NoPhases", "name: \"@test/x\"\nworkflow:\n  phases: []\n",
+			[]string{"workflow.phases: missing (a team needs at least one phase)"}},
+		{"NoWorkflow", "name: \"@test/x\"\n", []string{"workflow.phases: missing"}},
+		{"PhaseWithoutName", teamYML("    - agent: exec\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{"workflow.phases[0].name: missing (every phase needs a unique name)"}},
+		{"InvalidPhaseName", teamYML(execPhase("a/b", "")), []string{`invalid phase name "a/b"`}},
+		{"DoubleDashPhaseName", teamYML(execPhase("a--b", "")), []string{`invalid phase name "a--b"`}},
+		{"DotPhaseName", teamYML(execPhase("a.b", "")), []string{`invalid phase name "a.b"`}},
+		{"DuplicatePhase", teamYML(execPhase("a", "") + execPhase("a", "")),
+			[]string{`phase "a": name: duplicate phase name`}},
+		{"UnknownType", teamYML("    - name: a\n      type: magic\n"),
+			[]string{`phase "a": type: unknown type "magic" (use standard, gate, team or exec)`}},
+		{"UnsupportedType", teamYML("    - name: a\n      type: hug\n"),
+			[]string{`phase "a": type: type "hug" is not supported`}},
+		{"ExecTypeWithAgent", teamYML("    - name: a\n      type: exec\n      agent: claude-code\n" +
+			"      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`phase "a": agent: type exec runs commands without an agent, but agent is "claude-code"`}},
+		{"InvalidAgent", teamYML("    - name: a\n      agent: \"x.y\"\n"), []string{`agent: invalid agent name "x.y"`}},
+		{"InvalidRole", teamYML("    - name: a\n      role: ../etc\n"), []string{`role: invalid role name "../etc"`}},
+		{"UnknownDependsOn", teamYML(execPhase("a", "      depends_on: [ghost]\n")),
+			[]string{`team.yml: phase "a": depends_on: unknown phase "ghost" (known phases: a)`}},
+		{"DependsOnItself", teamYML(execPhase("a", "      depends_on: [a]\n")),
+			[]string{`phase "a": depends_on: phase depends on itself`}},
+		{"DependsOnTwice", teamYML(execPhase("a", "") + execPhase("b", "      depends_on: [a, a]\n")),
+			[]string{`phase "b": depends_on: "a" is listed twice`}},
+		{"Cycle", teamYML(execPhase("a", "      depends_on: [c]\n") + execPhase("b", "      depends_on: [a]\n") +
+			execPhase("c", "      depends_on: [b]\n")),
+			[]string{`depends_on: dependency cycle a -> b -> c -> a`}},
+		{"ExecWithoutCommands", teamYML("    - name: a\n      agent: exec\n"),
+			[]string{`phase "a": commands: missing (an exec phase needs at least one command)`}},
+		{"CommandWithoutRun", teamYML("    - name: a\n      agent: exec\n      commands: [{name: c}]\n"),
+			[]string{`phase "a": commands[0].run: missing (set the shell command to run)`}},
+		{"CommandBlankRun", teamYML("    - name: a\n      agent: exec\n      commands: [{name: c, run: \"  \"}]\n"),
+			[]string{`commands[0].run: missing`}},
+		{"CommandWithoutName", teamYML("    - name: a\n      agent: exec\n      commands: [{run: \"true\"}]\n"),
+			[]string{`commands[0].name: missing`}},
+		{"DuplicateCommand", teamYML("    - name: a\n      agent: exec\n" +
+			"      commands: [{name: c, run: \"true\"}, {name: c, run: \"true\"}]\n"),
+			[]string{`commands[1].name: duplicate command name "c"`}},
+		{"CommandNameSlash", teamYML("    - name: a\n      agent: exec\n      commands: [{name: a/b, run: \"true\"}]\n"),
+			[]string{`commands[0].name: invalid command name "a/b"`}},
+		{"InvalidTimeout", teamYML("    - name: a\n      agent: exec\n" +
+			"      commands: [{name: c, run: \"true\", timeout: soon}]\n"),
+			[]string{`phase "a": commands[0].timeout: invalid duration "soon"`}},
+		{"NegativeTimeout", teamYML("    - name: a\n      agent: exec\n" +
+			"      commands: [{name: c, run: \"true\", timeout: -5s}]\n"),
+			[]string{`commands[0].timeout: invalid duration "-5s"`}},
+		{"GateNothingToJudge", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n"),
+			[]string{`phase "g": commands: the gate has nothing to judge`}},
+		{"GateWithoutDependsOn", teamYML("    - name: g\n      type: gate\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`phase "g": depends_on: missing (a gate judges`}},
+		{"MaxIterationsZero", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      max_iterations: 0\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`team.yml:10: phase "g": max_iterations: invalid value 0 (set 1 or more`}},
+		{"MaxIterationsNegative", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      max_iterations: -1\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`max_iterations: invalid value -1`}},
+		{"MaxIterationsOnStandard", teamYML(execPhase("a", "      max_iterations: 2\n")),
+			[]string{`phase "a": max_iterations: applies to gates only`}},
+		{"RouteToOnStandard", teamYML(execPhase("a", "") + execPhase("b", "      depends_on: [a]\n      route_to: a\n")),
+			[]string{`phase "b": route_to: applies to gates only`}},
+		{"RouteToUnknown", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      route_to: ghost\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`phase "g": route_to: unknown phase "ghost"`}},
+		{"RouteToNotUpstream", teamYML(execPhase("a", "") + execPhase("side", "") +
+			"    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      route_to: side\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`phase "g": route_to: phase "side" is not upstream of the gate`}},
+		{"RouteToDownstream", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      route_to: z\n      commands: [{name: c, run: \"true\"}]\n" + execPhase("z", "      depends_on: [g]\n")),
+			[]string{`route_to: phase "z" is not upstream of the gate`}},
+		{"RouteToItself", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      route_to: g\n      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`route_to: a gate cannot route to itself`}},
+		{"EscalateOnFailInGate", teamYML(execPhase("a", "") + "    - name: g\n      type: gate\n      depends_on: [a]\n" +
+			"      commands: [{name: c, run: \"true\", escalate_on_fail: true}]\n"),
+			[]string{`phase "g": commands[0].escalate_on_fail: not allowed on a gate command`}},
+		{"TeamWithoutTeam", teamYML("    - name: sub\n      type: team\n"),
+			[]string{`phase "sub": team: missing (name the sub-team`}},
+		{"TeamRemote", teamYML("    - name: sub\n      type: team\n      team: \"hub://@a/b\"\n"),
+			[]string{`phase "sub": team: remote team "hub://@a/b" is not supported`}},
+		{"TeamBadScopedName", teamYML("    - name: sub\n      type: team\n      team: \"@a/../b\"\n"),
+			[]string{`phase "sub": team: invalid team name "@a/../b"`}},
+		{"TeamWithCommands", teamYML("    - name: sub\n      type: team\n      team: \"@a/b\"\n" +
+			"      commands: [{name: c, run: \"true\"}]\n"),
+			[]string{`phase "sub": commands: a team phase runs a sub-team and takes no commands`}},
+		{"TeamWithAgent", teamYML("    - name: sub\n      type: team\n      team: \"@a/b\"\n      agent: codex\n"),
+			[]string{`phase "sub": agent: a team phase runs a sub-team and takes no agent`}},
+		{"TeamFieldOnStandard", teamYML(execPhase("a", "      team: \"@a/b\"\n      inputs: {x: y}\n")),
+			[]string{`phase "a": team: applies to team phases only`, `phase "a": inputs: applies to team phases only`}},
+		{"UndeclaredInput", teamYML("    - name: a\n      agent: exec\n      commands: [{name: c, run: \"ls $(inputs.dir)\"}]\n"),
+			[]string{`phase "a": commands[0].run: $(inputs.dir) references an undeclared input`}},
+		{"UndeclaredInputInIf", teamYML("    - name: a\n      agent: exec\n" +
+			"      commands: [{name: c, run: \"true\", if: \"test -d $(inputs.dir)\"}]\n"),
+			[]string{`commands[0].if: $(inputs.dir) references an undeclared input`}},
+		{"UndeclaredInputInTeamInputs", teamYML("    - name: sub\n      type: team\n      team: \"@a/b\"\n" +
+			"      inputs: {target: \"$(inputs.dir)\"}\n"),
+			[]string{`phase "sub": inputs.target: $(inputs.dir) references an undeclared input`}},
+		{"UnusedInput", "name: \"@test/x\"\ninputs: [{name: dir}]\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{`inputs[0]: input "dir" is declared but never used`}},
+		{"DuplicateInput", "name: \"@test/x\"\ninputs: [{name: dir}, {name: dir}]\nworkflow:\n  phases:\n" +
+			"    - {name: a, agent: exec, commands: [{name: c, run: \"ls $(inputs.dir)\"}]}\n",
+			[]string{`inputs[1].name: duplicate input "dir"`}},
+		{"InputWithoutName", "name: \"@test/x\"\ninputs: [{description: d}]\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{`inputs[0].name: missing`}},
+		{"InvalidInputName", "name: \"@test/x\"\ninputs: [{name: \"a b\"}]\nworkflow:\n  phases:\n" + execPhase("a", ""),
+			[]string{`inputs[0].name: invalid input name "a b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			team, err := ParseTeam(TeamFileName, []byte(tt.yml))
+			if team != nil {
+				t.Errorf("team = %+v, want nil on error", team)
+			}
+			de := MustDefinitionError(t, err)
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+			if len(de.Errors) == 0 {
+				t.Errorf("DefinitionError has no FieldErrors")
+			}
+		})
+	}
+}
+
+func TestDefinitionError_Error(t *testing.T) {
+	t.Run("One", func(t *testing.T) {
+		err := &DefinitionError{File: "team.yml", Errors: []FieldError{
+			{File: "team.yml", Phase: "x", Field: "depends_on", Message: `unknown phase "y"`},
+		}}
+		if got, want := err.Error(), `team.yml: phase "x": depends_on: unknown phase "y"`; got != want {
+			t.Errorf("Error() = %q, want %q", got, want)
+		}
+	})
+	t.Run("Many", func(t *testing.T) {
+		err := &DefinitionError{File: "team.yml", Errors: []FieldError{
+			{File: "team.yml", Line: 3, Field: "name", Message: "missing"},
+			{File: "team.yml", Phase: "a", Field: "role", Message: "missing role file"},
+		}}
+		want := "team.yml: 2 problems:\n  team.yml:3: name: missing\n  team.yml: phase \"a\": role: missing role file"
+		if got := err.Error(); got != want {
+			t.Errorf("Error() = %q, want %q", got, want)
+		}
+	})
+}
+
+func TestParseTeam_ListsEveryProblem(t *testing.T) {
+	_, err := ParseTeam(TeamFileName, []byte(teamYML(
+		execPhase("a", "      depends_on: [ghost]\n")+"    - name: b\n      type: magic\n")))
+	de := MustDefinitionError(t, err)
+	if len(de.Errors) != 2 {
+		t.Errorf("got %d errors, want 2: %v", len(de.Errors), err)
+	}
+}
+
+func TestLoadTeam_RoleErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		yml   string
+		roles map[string]string
+		want  string
+	}{
+		{"StandardNeedsRole", teamYML("    - name: writer\n      agent: claude-code\n"), nil,
+			`phase "writer": role: missing role file roles/writer.md`},
+		{"DefaultAgentNeedsRole", teamYML("    - name: writer\n"), nil,
+			`phase "writer": role: missing role file roles/writer.md`},
+		{"NamedRole", teamYML("    - name: writer\n      role: author\n"), map[string]string{"writer": "x"},
+			`phase "writer": role: missing role file roles/author.md`},
+		{"AgentGateNeedsRole", teamYML(execPhase("a", "") +
+			"    - name: review\n      type: gate\n      agent: codex\n      depends_on: [a]\n"), nil,
+			`phase "review": role: missing role file roles/review.md`},
+		{"TeamPhaseNeedsRole", teamYML("    - name: sub\n      type: team\n      team: \"@a/b\"\n"), nil,
+			`phase "sub": role: missing role file roles/sub.md`},
+		{"UnusedInputWithRoles", "name: \"@test/x\"\ninputs: [{name: topic}]\nworkflow:\n  phases:\n" +
+			"    - name: writer\n", map[string]string{"writer": "no reference"},
+			`input "topic" is declared but never used`},
+		{"UndeclaredInputInRole", teamYML("    - name: writer\n"), map[string]string{"writer": "about $(inputs.topic)"},
+			`phase "writer": role: $(inputs.topic) references an undeclared input`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadTeam(MustWriteTeam(t, tt.yml, tt.roles))
+			MustDefinitionError(t, err)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadTeam_RoleCases(t *testing.T) {
+	t.Run("ExecNeedsNoRole", func(t *testing.T) {
+		if _, err := LoadTeam(MustWriteTeam(t, teamYML(execPhase("a", "")), nil)); err != nil {
+			t.Fatalf("LoadTeam: %v", err)
+		}
+	})
+	t.Run("InputUsedOnlyInRole", func(t *testing.T) {
+		yml := "name: \"@test/x\"\ninputs: [{name: topic}]\nworkflow:\n  phases:\n    - name: writer\n"
+		dir := MustWriteTeam(t, yml, map[string]string{"writer": "Write about $(inputs.topic)."})
+		if _, err := LoadTeam(dir); err != nil {
+			t.Fatalf("LoadTeam: %v", err)
+		}
+		// Without roles, ParseTeam cannot see the reference and must not
+		// call the input unused.
+		if _, err := ParseTeam(TeamFileName, []byte(yml)); err != nil {
+			t.Fatalf("ParseTeam: %v", err)
+		}
+	})
+	t.Run("SharedRole", func(t *testing.T) {
+		yml := teamYML("    - name: a\n      role: worker\n    - name: b\n      role: worker\n      depends_on: [a]\n")
+		if _, err := LoadTeam(MustWriteTeam(t, yml, map[string]string{"worker": "w"})); err != nil {
+			t.Fatalf("LoadTeam: %v", err)
+		}
+	})
+}
+
+func TestTeam_Validate(t *testing.T) {
+	t.Run("RawTeam", func(t *testing.T) {
+		// A team built in code, not normalized: type exec and a gate
+		// without max_iterations are fine.
+		team := &Team{Name: "@test/raw", Workflow: Workflow{Phases: []Phase{
+			{Name: "a", Type: "exec", Commands: []Command{{Name: "c", Run: "true"}}},
+			{Name: "g", Type: TypeGate, DependsOn: []string{"a"}, Commands: []Command{{Name: "c", Run: "true"}}},
+		}}}
+		if errs := team.Validate(""); len(errs) != 0 {
+			t.Fatalf("Validate = %v, want none", errs)
+		}
+		if team.Workflow.Phases[0].Type != "exec" {
+			t.Errorf("Validate modified the team")
+		}
+	})
+	t.Run("ErrFieldsSet", func(t *testing.T) {
+		team := &Team{Name: "@test/raw", Workflow: Workflow{Phases: []Phase{
+			{Name: "a", Agent: AgentExec, DependsOn: []string{"b"}, Commands: []Command{{Name: "c", Run: "true"}}},
+		}}}
+		errs := team.Validate("")
+		if len(errs) != 1 {
+			t.Fatalf("Validate = %v, want 1 error", errs)
+		}
+		if errs[0].Phase != "a" || errs[0].Field != "depends_on" {
+			t.Errorf("error = %+v, want phase a, field depends_on", errs[0])
+		}
+	})
+}
