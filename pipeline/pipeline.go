@@ -1,0 +1,177 @@
+// Package pipeline is the cliq engine: team definitions, the DAG scheduler,
+// agents, gates, run state on disk and the orchestrator's event server.
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cliq/events"
+	"cliq/settings"
+)
+
+// Errors returned by Open and Run, besides ErrNotAssembled.
+var (
+	// ErrActiveRun means another run of the same project is still going.
+	ErrActiveRun = errors.New("a run is already active in this project")
+	// ErrNoRequirement means the project has no or an empty
+	// .cliq/req_spec.md.
+	ErrNoRequirement = errors.New("no requirement set")
+)
+
+// Options configures a Pipeline. The zero value is usable.
+type Options struct {
+	// InstanceID names the project in events; empty reads .cliq/cliq.id.
+	InstanceID string
+	// Settings are the resolved settings: agents.<name>.command and
+	// default_agent are read from them.
+	Settings settings.Map
+	// Grace is the time between SIGTERM and SIGKILL when a phase's process
+	// group is stopped; zero means DefaultGrace.
+	Grace time.Duration
+	// Stdout receives readable progress lines; nil prints nothing.
+	Stdout io.Writer
+	// Logger receives structured log lines; nil discards them.
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every event in seq order, after the
+	// event was written to events.jsonl. It runs while the event log is
+	// locked, so it must return quickly and must not call back into the
+	// Pipeline.
+	OnEvent func(events.Event)
+}
+
+// Pipeline runs one project's assembled team against its requirement. It is
+// the one entry point for cliq run, server jobs and A2A tasks.
+type Pipeline struct {
+	dir         string // absolute project directory
+	cliqDir     string // dir/.cliq
+	instanceID  string
+	opts        Options
+	team        *Team
+	requirement string
+	inputs      map[string]string
+	agents      map[string]agentSpec // phase name -> resolved agent
+}
+
+// Open prepares a run of the project at projectDir. It checks that a team
+// is assembled (ErrNotAssembled), that a requirement is set
+// (ErrNoRequirement) and that no run is active (ErrActiveRun), loads the
+// team and resolves the agent of every phase, so that a definition or
+// settings error is reported before anything starts.
+func Open(projectDir string, opts Options) (*Pipeline, error) {
+	dir, err := filepath.Abs(projectDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve project directory %q: %w", projectDir, err)
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts.Logger = opts.Logger.With("component", "pipeline")
+	p := &Pipeline{dir: dir, cliqDir: filepath.Join(dir, ".cliq"), opts: opts}
+
+	if err := p.checkProject(); err != nil {
+		return nil, err
+	}
+	if err := p.load(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Dir returns the absolute project directory.
+func (p *Pipeline) Dir() string { return p.dir }
+
+// InstanceID returns the instance id that the run's events carry.
+func (p *Pipeline) InstanceID() string { return p.instanceID }
+
+// Team returns the loaded team definition.
+func (p *Pipeline) Team() *Team { return p.team }
+
+// checkProject verifies the files a run needs and that no run is active.
+func (p *Pipeline) checkProject() error {
+	teamFile := filepath.Join(p.cliqDir, "team.yml")
+	if _, err := os.Stat(teamFile); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist", ErrNotAssembled, teamFile)
+	} else if err != nil {
+		return fmt.Errorf("check team: %w", err)
+	}
+
+	reqFile := filepath.Join(p.cliqDir, "req_spec.md")
+	req, err := os.ReadFile(reqFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist", ErrNoRequirement, reqFile)
+	}
+	if err != nil {
+		return fmt.Errorf("read requirement: %w", err)
+	}
+	if strings.TrimSpace(string(req)) == "" {
+		return fmt.Errorf("%w: %s is empty", ErrNoRequirement, reqFile)
+	}
+	p.requirement = strings.TrimSpace(string(req))
+
+	st, err := ReadState(p.dir)
+	if err != nil {
+		return err
+	}
+	if st.Status == StatusRunning && processAlive(st.PID) {
+		return fmt.Errorf("%w: run %s (pid %d) is running", ErrActiveRun, st.RunID, st.PID)
+	}
+	return nil
+}
+
+// load reads the instance id, the team and the inputs, and resolves every
+// phase's agent.
+func (p *Pipeline) load() error {
+	p.instanceID = p.opts.InstanceID
+	if p.instanceID == "" {
+		data, err := os.ReadFile(filepath.Join(p.cliqDir, "cliq.id"))
+		if err != nil {
+			return fmt.Errorf("read instance id: %w (run cliq init in %s)", err, p.dir)
+		}
+		p.instanceID = strings.TrimSpace(string(data))
+	}
+
+	team, err := LoadTeam(p.cliqDir)
+	if err != nil {
+		return err
+	}
+	p.team = team
+
+	inputs, err := ReadInputs(p.dir)
+	if err != nil {
+		return err
+	}
+	p.inputs = inputs
+
+	agents, err := resolveAgents(team, p.opts.Settings)
+	if err != nil {
+		return err
+	}
+	p.agents = agents
+	return nil
+}
+
+// ExitCode maps a final run status to the exit code of cliq run: completed
+// 0, failed 1, escalated 3, cancelled 4. Any other status is 1.
+func ExitCode(status string) int {
+	switch status {
+	case StatusCompleted:
+		return 0
+	case StatusEscalated:
+		return 3
+	case StatusCancelled:
+		return 4
+	default:
+		return 1
+	}
+}
