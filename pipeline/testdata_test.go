@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,4 +184,119 @@ func TestTestdata_Escalate(t *testing.T) {
 	if got.runs["after"] != 0 {
 		t.Errorf("after ran %d times, want 0", got.runs["after"])
 	}
+}
+
+// fakeAgentPath is the fake AI agent script of the testdata.
+var fakeAgentPath = filepath.Join(testdataDir, "agents", "fake-agent")
+
+// runFakeAgent runs the fake agent in dir with prompt on stdin and returns
+// its stdout and exit code.
+func runFakeAgent(t *testing.T, dir, prompt string) (string, int) {
+	t.Helper()
+	script, err := filepath.Abs(fakeAgentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(prompt)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		return string(out), exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("run fake agent: %v (stderr %q)", err, stderr.String())
+	}
+	return string(out), 0
+}
+
+// mustRole returns the agent-loop role with its inputs substituted.
+func mustRole(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testdataDir, "teams", "agent-loop", RolesDirName, name+".md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Substitute(string(data), map[string]string{"topic": "caching"})
+}
+
+func TestTestdata_FakeAgent(t *testing.T) {
+	dir := t.TempDir()
+
+	design, code := runFakeAgent(t, dir, mustRole(t, "design")+"\nThe requirement.\n")
+	if code != 0 {
+		t.Fatalf("design exit code = %d", code)
+	}
+	if !strings.Contains(design, "HANDOFF-FROM-DESIGN") {
+		t.Errorf("design output %q lacks its handoff text", design)
+	}
+	if strings.Contains(design, "fake-agent:") {
+		t.Errorf("design output %q repeats directive lines", design)
+	}
+	notes, err := os.ReadFile(filepath.Join(dir, "design.md"))
+	if err != nil || strings.TrimSpace(string(notes)) != "Design notes about caching" {
+		t.Errorf("design.md = %q, %v; want the substituted notes", notes, err)
+	}
+
+	build, _ := runFakeAgent(t, dir, mustRole(t, "build")+"\n## From design\n"+design)
+	if _, err := os.Stat(filepath.Join(dir, "build.txt")); err != nil {
+		t.Errorf("build did not write build.txt: %v", err)
+	}
+
+	review1, _ := runFakeAgent(t, dir, mustRole(t, "review")+"\n## From build\n"+build)
+	if !strings.HasSuffix(review1, "VERDICT: ROUTE\n") {
+		t.Errorf("first review output %q does not end with VERDICT: ROUTE", review1)
+	}
+	if !strings.Contains(review1, "GATE-FEEDBACK") {
+		t.Errorf("first review output %q lacks the feedback", review1)
+	}
+	review2, _ := runFakeAgent(t, dir, mustRole(t, "review")+"\n## From build\n"+build)
+	if !strings.HasSuffix(review2, "VERDICT: PASS\n") {
+		t.Errorf("second review output %q does not end with VERDICT: PASS", review2)
+	}
+	if strings.Contains(review2, "GATE-FEEDBACK") {
+		t.Errorf("second review output %q repeats the feedback", review2)
+	}
+
+	saved, err := os.ReadFile(filepath.Join(dir, ".fake-agent", "review-2.prompt.md"))
+	if err != nil || !strings.Contains(string(saved), "## From build") {
+		t.Errorf("review-2.prompt.md = %q, %v; want the second prompt", saved, err)
+	}
+}
+
+func TestTestdata_FakeAgentDirectives(t *testing.T) {
+	t.Run("ExitAndNoVerdict", func(t *testing.T) {
+		out, code := runFakeAgent(t, t.TempDir(),
+			"fake-agent: id x\nfake-agent: verdicts NONE\nfake-agent: exit 3\n")
+		if code != 3 {
+			t.Errorf("exit code = %d, want 3", code)
+		}
+		if strings.Contains(out, "VERDICT") {
+			t.Errorf("output %q has a verdict line, want none", out)
+		}
+	})
+	t.Run("LastVerdictRepeats", func(t *testing.T) {
+		dir := t.TempDir()
+		prompt := "fake-agent: id g\nfake-agent: verdicts ROUTE:build ESCALATE\n"
+		var got []string
+		for range 3 {
+			out, _ := runFakeAgent(t, dir, prompt)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			got = append(got, lines[len(lines)-1])
+		}
+		want := []string{"VERDICT: ROUTE:build", "VERDICT: ESCALATE", "VERDICT: ESCALATE"}
+		if !slices.Equal(got, want) {
+			t.Errorf("verdicts = %v, want %v", got, want)
+		}
+	})
+	t.Run("ErrNoID", func(t *testing.T) {
+		if _, code := runFakeAgent(t, t.TempDir(), "no directives\n"); code != 2 {
+			t.Errorf("exit code = %d, want 2", code)
+		}
+	})
 }
