@@ -93,7 +93,7 @@ func installedTeamDir(home, ref string) (string, error) {
 		return "", fmt.Errorf("%w: %q resolves outside %s", ErrInvalidTeamRef, ref, TeamsDirName)
 	}
 	if !isTeamDir(dir) {
-		return "", fmt.Errorf("%w: %s is not installed (no %s in %s; install it, or pass a team directory)",
+		return "", fmt.Errorf("%w: %s is not installed (no %s in %s): install it, or pass a team directory",
 			ErrTeamNotFound, ref, TeamFileName, filepath.Join("CLIQ_HOME", TeamsDirName, filepath.FromSlash(ref)))
 	}
 	return dir, nil
@@ -101,8 +101,8 @@ func installedTeamDir(home, ref string) (string, error) {
 
 // CheckTeamName returns an error wrapping ErrInvalidTeamRef unless name is a
 // scoped team name "@scope/name" that is safe to use as a path below
-// CLIQ_HOME/teams: two segments of letters, digits, '.', '_' or '-', neither
-// starting with '.' nor equal to "..".
+// CLIQ_HOME/teams. Scope and name contain letters, digits, '.', '_' or '-'
+// and start with a letter or digit, so neither can be "." or "..".
 func CheckTeamName(name string) error {
 	if !teamNameRE.MatchString(name) {
 		return fmt.Errorf(`%w: %q (want "@scope/name", e.g. @local/hello-world, with letters, digits, `+
@@ -325,8 +325,8 @@ func ReadInputs(projectDir string) (map[string]string, error) {
 	return inputs, nil
 }
 
-// ReadRequirement returns the content of .cliq/req_spec.md. A missing file
-// wraps fs.ErrNotExist and says to run cliq req.
+// ReadRequirement returns the content of .cliq/req_spec.md. The error for a
+// missing file wraps fs.ErrNotExist and tells the user to run cliq req.
 func ReadRequirement(projectDir string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(projectDir, ProjectDirName, RequirementFileName))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -339,8 +339,8 @@ func ReadRequirement(projectDir string) (string, error) {
 }
 
 // ParseInputs turns --input flag values of the form key=value into a map.
-// The value may contain '='; a repeated key, an empty key or a value
-// without '=' is an error naming the flag value.
+// The value may contain '='. A repeated, empty or invalid key, or a flag
+// value without '=', is an error that names the flag value.
 func ParseInputs(values []string) (map[string]string, error) {
 	inputs := make(map[string]string, len(values))
 	for _, kv := range values {
@@ -350,7 +350,8 @@ func ParseInputs(values []string) (map[string]string, error) {
 		case !ok || key == "":
 			return nil, fmt.Errorf("%w: --input %q: want name=value", ErrInvalidRequirement, kv)
 		case !inputNameRE.MatchString(key):
-			return nil, fmt.Errorf("%w: --input %q: invalid input name %q", ErrInvalidRequirement, kv, key)
+			return nil, fmt.Errorf("%w: --input %q: invalid input name %q (use letters, digits, '_' or '-')",
+				ErrInvalidRequirement, kv, key)
 		}
 		if _, dup := inputs[key]; dup {
 			return nil, fmt.Errorf("%w: --input %q: input %q is given twice (pass it once)",

@@ -37,7 +37,7 @@ var (
 )
 
 // FieldError is one problem in a team definition. Phase is empty for
-// problems outside the phases; Line is 0 when the position is not known.
+// problems outside the phases, and Line is 0 when the position is unknown.
 type FieldError struct {
 	File    string
 	Line    int
@@ -88,7 +88,7 @@ func (e *DefinitionError) Unwrap() error { return ErrInvalidTeam }
 
 // LoadTeam reads dir/team.yml, normalizes it and validates it, looking up
 // role files in dir/roles/<role>.md. A missing team.yml wraps
-// ErrTeamNotFound; a bad definition is a *DefinitionError listing every
+// ErrTeamNotFound, and a bad definition is a *DefinitionError listing every
 // problem. Team.Dir is set to dir.
 func LoadTeam(dir string) (*Team, error) {
 	path := filepath.Join(dir, TeamFileName)
@@ -137,7 +137,7 @@ func setFile(errs []FieldError, file string) {
 }
 
 // parseTeam decodes data strictly and normalizes the result. It returns the
-// syntax, unknown-field and type problems; Validate is not run.
+// syntax, unknown-field and type problems but does not run Validate.
 func parseTeam(file string, data []byte) (*Team, []FieldError) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

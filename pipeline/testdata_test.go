@@ -45,10 +45,11 @@ type execOutcome struct {
 	escalated string         // the gate that ran out of iterations
 }
 
-// runExecTeam runs a team of exec phases in projectDir the way DESIGN
-// describes, in waves of ready phases that run at the same time. It is a
-// small stand-in for the engine that checks the testdata teams behave as
-// their comments say; the real scheduler lives in the run side.
+// runExecTeam runs a team of exec phases in projectDir in waves: every
+// phase whose depends_on are done runs at the same time as the others of
+// its wave, and a gate's ROUTE re-runs Between(target, gate). It is a small
+// stand-in for the scheduler in run_schedule.go, used to check that the
+// testdata teams behave as their comments state.
 func runExecTeam(t *testing.T, team *Team, projectDir string, inputs map[string]string) execOutcome {
 	t.Helper()
 	out := execOutcome{runs: map[string]int{}}

@@ -58,7 +58,7 @@ func TestParseTeam_Errors(t *testing.T) {
 			[]string{"agents: unknown field: custom team agents are not supported"}},
 		{"WrongValueType", teamYML(execPhase("a", "      max_iterations: many\n")),
 			[]string{`phase "a": max_iterations: invalid value: cannot decode !!str`}},
-		{"DependsOnString", teamYML(execPhase("a", "")+execPhase("b", "      depends_on: a\n")),
+		{"DependsOnString", teamYML(execPhase("a", "") + execPhase("b", "      depends_on: a\n")),
 			[]string{`phase "b": depends_on: invalid value`}},
 		{"MissingName", "workflow:\n  phases:\n" + execPhase("a", ""),
 			[]string{`team.yml: name: missing (set name: "@scope/name", quoted)`}},
