@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path"
 	"sort"
 	"time"
@@ -80,7 +79,7 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migration %s: commit: %w", name, db.dialect.scrub(err))
 	}
-	slog.Default().Info("applied migration", "component", "store", "migration", name, "dialect", db.dialect.name)
+	db.logger.Info("applied migration", "migration", name, "dialect", db.dialect.name)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -46,6 +47,14 @@ type DB struct {
 	path string
 	// redacted is the DSN without its password, for messages.
 	redacted string
+	logger   *slog.Logger
+}
+
+// Options adjusts OpenWithOptions.
+type Options struct {
+	// Logger receives a line per applied migration; nil means slog.Default()
+	// with component=store.
+	Logger *slog.Logger
 }
 
 // Open connects to the database named by dsn and applies every pending
@@ -54,9 +63,18 @@ type DB struct {
 // A PostgreSQL server that does not answer within PingTimeout fails Open with
 // an error naming the host; no error carries the password.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return OpenWithOptions(ctx, dsn, Options{})
+}
+
+// OpenWithOptions is Open with a logger of the caller's choice.
+func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db, err := open(ctx, dsn)
 	if err != nil {
 		return nil, err
+	}
+	db.logger = opts.Logger
+	if db.logger == nil {
+		db.logger = slog.Default().With("component", "store")
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func OpenPath(tb testing.TB, dsn string) *store.DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	db, err := store.Open(ctx, dsn)
+	db, err := store.OpenWithOptions(ctx, dsn, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
