@@ -105,7 +105,7 @@ func parseVerdict(output string) verdict {
 				"gate agent gave the unknown verdict %q (expected PASS, ROUTE, ROUTE:<phase> or ESCALATE)",
 				strings.TrimSpace(value))}
 		}
-		v.Reason = lastLine(lines[:i])
+		v.Reason = lastNonBlankLine(lines[:i])
 		if v.Reason == "" {
 			v.Reason = "verdict of the gate agent"
 		}
@@ -131,8 +131,8 @@ func verdictValue(value string) (verdict, bool) {
 	return verdict{}, false
 }
 
-// lastLine returns the last non-blank line of lines, cut to 300 bytes.
-func lastLine(lines []string) string {
+// lastNonBlankLine returns the last non-blank line of lines, cut to 300 bytes.
+func lastNonBlankLine(lines []string) string {
 	for i := len(lines) - 1; i >= 0; i-- {
 		s := strings.TrimSpace(lines[i])
 		if s == "" {
