@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -206,17 +205,21 @@ func decodeErrors(file string, doc *yaml.Node, err error) []FieldError {
 // locate returns the phase name and the top-level key of that phase (or of
 // the document) whose value covers line.
 func locate(doc *yaml.Node, line int) (phase, field string) {
-	nodes := phaseNodes(doc)
-	for i, pn := range nodes {
-		next := math.MaxInt
-		if i+1 < len(nodes) {
-			next = nodes[i+1].Line
-		}
-		if line >= pn.Line && line < next {
+	for _, pn := range phaseNodes(doc) {
+		if line >= pn.Line && line <= lastLine(pn) {
 			return scalarValue(pn, "name"), keyAtLine(pn, line)
 		}
 	}
 	return "", keyAtLine(doc, line)
+}
+
+// lastLine returns the last line on which n or one of its children starts.
+func lastLine(n *yaml.Node) int {
+	last := n.Line
+	for _, c := range n.Content {
+		last = max(last, lastLine(c))
+	}
+	return last
 }
 
 // keyAtLine returns the key of mapping m that starts last at or before line.
@@ -317,7 +320,8 @@ func unknownKeys(file string, m *yaml.Node, typ reflect.Type, phase, prefix stri
 		if known[key.Value] {
 			continue
 		}
-		msg := "unknown field (known fields: " + strings.Join(sortedKeys(known), ", ") + ")"
+		names := sortedKeys(known)
+		msg := "unknown field (" + didYouMean(key.Value, names) + "known fields: " + strings.Join(names, ", ") + ")"
 		if hint, ok := unknownHints[key.Value]; ok {
 			msg = "unknown field: " + hint
 		}

@@ -167,8 +167,9 @@ func (v *validator) checkDependsOn(p *Phase) {
 			v.add(p.Name, "depends_on", "%q is listed twice (list each phase once)", dep)
 		default:
 			if _, ok := v.team.PhaseByName(dep); !ok {
-				v.add(p.Name, "depends_on", "unknown phase %q (known phases: %s)",
-					dep, strings.Join(v.team.PhaseNames(), ", "))
+				names := v.team.PhaseNames()
+				v.add(p.Name, "depends_on", "unknown phase %q (%sknown phases: %s)",
+					dep, didYouMean(dep, names), strings.Join(names, ", "))
 			}
 		}
 		seen[dep] = true
@@ -299,8 +300,9 @@ func (v *validator) checkRoutes() {
 		case p.RouteTo == p.Name:
 			v.add(p.Name, "route_to", "a gate cannot route to itself (name a phase it depends on)")
 		case !ok:
-			v.add(p.Name, "route_to", "unknown phase %q (known phases: %s)",
-				p.RouteTo, strings.Join(v.team.PhaseNames(), ", "))
+			names := v.team.PhaseNames()
+			v.add(p.Name, "route_to", "unknown phase %q (%sknown phases: %s)",
+				p.RouteTo, didYouMean(p.RouteTo, names), strings.Join(names, ", "))
 		case !v.team.IsUpstream(p.RouteTo, p.Name):
 			v.add(p.Name, "route_to", "phase %q is not upstream of the gate (route to a phase the gate depends on, "+
 				"directly or through other phases)", p.RouteTo)
@@ -379,4 +381,47 @@ func (v *validator) checkInputs() {
 				"$(inputs.%s) in a command or role, or remove it)", in.Name, in.Name)
 		}
 	}
+}
+
+// didYouMean returns `did you mean "x"? ` for the candidate closest to
+// name, or "" when none is within max(1, len(name)/3) edits.
+func didYouMean(name string, candidates []string) string {
+	best, bestDist := "", max(1, len(name)/3)+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("did you mean %q? ", best)
+}
+
+// editDistance returns the optimal string alignment distance between a and
+// b in bytes: insertions, deletions, substitutions and swaps of adjacent
+// bytes each count 1.
+func editDistance(a, b string) int {
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+		}
+	}
+	return rows[len(a)][len(b)]
 }

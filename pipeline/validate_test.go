@@ -48,10 +48,11 @@ func TestParseTeam_Errors(t *testing.T) {
 		{"UnknownWorkflowField", "name: \"@test/x\"\nworkflow:\n  support: []\n  phases:\n" + execPhase("a", ""),
 			[]string{"team.yml:3: workflow.support: unknown field: support phases are not supported"}},
 		{"UnknownPhaseField", teamYML(execPhase("a", "      dependson: [b]\n")),
-			[]string{`team.yml:7: phase "a": dependson: unknown field`}},
+			[]string{`team.yml:7: phase "a": dependson: unknown field (did you mean "depends_on"? known fields: `}},
 		{"UnknownCommandField", teamYML("    - name: a\n      agent: exec\n      commands:\n" +
 			"        - {name: c, run: \"true\", timout: 5s}\n"),
-			[]string{`phase "a": commands[0].timout: unknown field (known fields: escalate_on_fail, if, name, run, timeout)`}},
+			[]string{`phase "a": commands[0].timout: unknown field (did you mean "timeout"? ` +
+				`known fields: escalate_on_fail, if, name, run, timeout)`}},
 		{"UnknownInputField", "name: \"@test/x\"\ninputs: [{name: a, default: x}]\nworkflow:\n  phases:\n" +
 			execPhase("p", ""), []string{"inputs[0].default: unknown field"}},
 		{"AgentsNotSupported", "name: \"@test/x\"\nagents: {}\nworkflow:\n  phases:\n" + execPhase("a", ""),
@@ -85,6 +86,8 @@ func TestParseTeam_Errors(t *testing.T) {
 		{"InvalidRole", teamYML("    - name: a\n      role: ../etc\n"), []string{`role: invalid role name "../etc"`}},
 		{"UnknownDependsOn", teamYML(execPhase("a", "      depends_on: [ghost]\n")),
 			[]string{`team.yml: phase "a": depends_on: unknown phase "ghost" (known phases: a)`}},
+		{"UnknownDependsOnTypo", teamYML(execPhase("build", "") + execPhase("b", "      depends_on: [biuld]\n")),
+			[]string{`phase "b": depends_on: unknown phase "biuld" (did you mean "build"? known phases: build, b)`}},
 		{"DependsOnItself", teamYML(execPhase("a", "      depends_on: [a]\n")),
 			[]string{`phase "a": depends_on: phase depends on itself`}},
 		{"DependsOnTwice", teamYML(execPhase("a", "") + execPhase("b", "      depends_on: [a, a]\n")),
@@ -309,4 +312,38 @@ func TestTeam_Validate(t *testing.T) {
 			t.Errorf("error = %+v, want phase a, field depends_on", errs[0])
 		}
 	})
+}
+
+func TestParseTeam_TypeErrorLocation(t *testing.T) {
+	// The type error sits at the top level after the phases, so it must
+	// not be blamed on the last phase.
+	yml := teamYML(execPhase("a", "")+execPhase("b", "")) + "use_when: {not: a list}\n"
+	_, err := ParseTeam(TeamFileName, []byte(yml))
+	de := MustDefinitionError(t, err)
+	if len(de.Errors) != 1 {
+		t.Fatalf("got %d errors, want 1: %v", len(de.Errors), err)
+	}
+	if got := de.Errors[0]; got.Phase != "" || got.Field != "use_when" {
+		t.Errorf("error at phase %q field %q, want top-level use_when: %v", got.Phase, got.Field, err)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"abc", "", 3},
+		{"build", "build", 0},
+		{"biuld", "build", 1},
+		{"timout", "timeout", 1},
+		{"dependson", "depends_on", 1},
+		{"kitten", "sitting", 3},
+	}
+	for _, tt := range tests {
+		if got := editDistance(tt.a, tt.b); got != tt.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
 }
