@@ -48,6 +48,9 @@ type DB struct {
 	// redacted is the DSN without its password, for messages.
 	redacted string
 	logger   *slog.Logger
+	// tokenByHash is prepared once because every request authenticated by
+	// a database token runs it.
+	tokenByHash *sql.Stmt
 }
 
 // Options adjusts OpenWithOptions.
@@ -80,7 +83,22 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*DB, error)
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+// prepare prepares the statements of the hot paths; it runs after Migrate
+// because preparing checks that the tables exist.
+func (db *DB) prepare(ctx context.Context) error {
+	stmt, err := db.db.PrepareContext(ctx, tokenByHashQuery)
+	if err != nil {
+		return fmt.Errorf("prepare token lookup: %w", db.dialect.scrub(err))
+	}
+	db.tokenByHash = stmt
+	return nil
 }
 
 func open(ctx context.Context, dsn string) (*DB, error) {
@@ -106,6 +124,9 @@ func IsPostgresURL(dsn string) bool {
 
 // Close closes the connection pool.
 func (db *DB) Close() error {
+	if db.tokenByHash != nil {
+		db.tokenByHash.Close()
+	}
 	return db.db.Close()
 }
 

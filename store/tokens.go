@@ -26,6 +26,8 @@ func (t Token) Revoked() bool {
 
 const tokenColumns = `id, label, hash, created_at, last_used_at, revoked_at`
 
+const tokenByHashQuery = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = $1`
+
 // CreateToken stores t. A zero CreatedAt means now. It returns ErrConflict
 // when the id or the hash is taken, and ErrInvalid for an empty id or a hash
 // that is not 64 lowercase hex characters.
@@ -56,7 +58,7 @@ func (db *DB) CreateToken(ctx context.Context, t Token) error {
 // TokenByHash returns the token whose secret hashes to hash, revoked or not,
 // or ErrNotFound. The error never repeats the hash.
 func (db *DB) TokenByHash(ctx context.Context, hash string) (Token, error) {
-	row := db.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = $1`, hash)
+	row := db.tokenByHash.QueryRowContext(ctx, hash)
 	t, err := scanToken(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
