@@ -21,8 +21,8 @@ type SeedStore interface {
 // SeedToken makes sure the database token plaintext exists, as the server
 // does for CLIQ_ADMIN_TOKEN at start. When a token with the same hash is
 // stored already, SeedToken changes nothing and returns its id with created
-// false; a revoked seed token therefore stays revoked. Otherwise it stores
-// a new token with label and returns its id with created true.
+// false, so a revoked seed token stays revoked. Otherwise it stores a new
+// token with label and returns its id with created true.
 //
 // A malformed plaintext returns ErrMalformedToken. No error includes the
 // plaintext or any part of it.

@@ -14,8 +14,8 @@ import (
 	"strings"
 )
 
-// Token prefixes. A token's prefix tells which kind it is, so a
-// verifier never looks a session token up in the database.
+// Token prefixes. The prefix identifies the kind of token, so the verifier
+// never looks a session token up in the database.
 const (
 	DatabasePrefix = "cliq_sk_"
 	SessionPrefix  = "cliq_ss_"

@@ -24,8 +24,8 @@ const (
 // last_used_at.
 const TouchInterval = time.Minute
 
-// ErrInvalidToken means the token is malformed, unknown or revoked. The
-// server answers 401 for it; any other Verify error is store trouble (503).
+// ErrInvalidToken means the token is malformed, unknown or revoked, which is
+// a 401 for the server. Any other Verify error means the store failed (503).
 var ErrInvalidToken = errors.New("invalid token")
 
 // Principal is the caller a verified token stands for. TokenID and Label
@@ -58,7 +58,8 @@ type Verifier struct {
 
 	mu sync.Mutex
 	// touched maps a token id to the last_used_at this verifier last wrote
-	// or read, to write it at most once per TouchInterval.
+	// or read. A process writes each token's last_used_at at most once per
+	// TouchInterval; several replicas can each write once.
 	touched map[string]time.Time
 }
 
@@ -166,8 +167,8 @@ func (v *Verifier) claimTouch(t store.Token, now time.Time) bool {
 	return true
 }
 
-// releaseTouch forgets a claimed write that failed, so the next request
-// retries it.
+// releaseTouch removes the claim of a write that failed, so the next
+// request retries it.
 func (v *Verifier) releaseTouch(id string, claimed time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -50,7 +50,7 @@ const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z"
 // dialect describes one database product.
 type dialect struct {
 	name string
-	// password is removed from error messages; empty for SQLite.
+	// password is removed from error messages. It is empty for SQLite.
 	password string
 }
 
@@ -147,7 +147,7 @@ func (d *dialect) timeValue(t time.Time) any {
 	return t
 }
 
-// nullTimeValue is timeValue for an optional time; nil binds SQL NULL.
+// nullTimeValue is timeValue for an optional time, where nil binds NULL.
 func (d *dialect) nullTimeValue(t *time.Time) any {
 	if t == nil {
 		return nil
@@ -206,7 +206,8 @@ type nullTime struct {
 }
 
 // timeLayouts are tried in order when a timestamp arrives as text. The later
-// ones are the forms SQLite's own date functions produce.
+// ones are the modernc driver's time format and the output of SQLite's
+// datetime(), for rows written by other tools.
 var timeLayouts = []string{
 	sqliteTimeLayout,
 	time.RFC3339Nano,

@@ -38,12 +38,12 @@ const (
 // context has no earlier deadline.
 const PingTimeout = 5 * time.Second
 
-// DB is an open store: a connection pool plus the dialect that tells the
-// queries how to talk to it. It is safe for concurrent use.
+// DB is an open store: a connection pool and the dialect of the database
+// behind it. It is safe for concurrent use.
 type DB struct {
 	db      *sql.DB
 	dialect *dialect
-	// path is the SQLite file; empty for PostgreSQL.
+	// path is the SQLite file, or empty for PostgreSQL and :memory:.
 	path string
 	// redacted is the DSN without its password, for messages.
 	redacted string
@@ -55,16 +55,16 @@ type DB struct {
 
 // Options adjusts OpenWithOptions.
 type Options struct {
-	// Logger receives a line per applied migration; nil means slog.Default()
-	// with component=store.
+	// Logger receives a line per applied migration. Nil means
+	// slog.Default() with component=store.
 	Logger *slog.Logger
 }
 
 // Open connects to the database named by dsn and applies every pending
 // migration. A dsn starting with postgres:// or postgresql:// selects
 // PostgreSQL; anything else is a SQLite file path, created when missing.
-// A PostgreSQL server that does not answer within PingTimeout fails Open with
-// an error naming the host; no error carries the password.
+// A PostgreSQL server that does not respond within PingTimeout fails Open
+// with an error that names the host. No error contains the password.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	return OpenWithOptions(ctx, dsn, Options{})
 }
@@ -90,8 +90,8 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*DB, error)
 	return db, nil
 }
 
-// prepare prepares the statements of the hot paths; it runs after Migrate
-// because preparing checks that the tables exist.
+// prepare prepares the statements of the hot paths. It runs after Migrate
+// because preparing a statement checks that its tables exist.
 func (db *DB) prepare(ctx context.Context) error {
 	stmt, err := db.db.PrepareContext(ctx, tokenByHashQuery)
 	if err != nil {

@@ -124,8 +124,8 @@ func (db *DB) RevokeToken(ctx context.Context, id string) (Token, error) {
 	return t, nil
 }
 
-// TouchToken sets the token's last_used_at to at, unless it already holds a
-// later time. It returns ErrNotFound when no token has the id.
+// TouchToken sets the token's last_used_at to at, unless it already contains
+// a later time. It returns ErrNotFound when no token has the id.
 func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 	d := db.dialect
 	res, err := db.db.ExecContext(ctx, `
@@ -145,7 +145,7 @@ func (db *DB) TouchToken(ctx context.Context, id string, at time.Time) error {
 
 	// No row changed: either the id is unknown or last_used_at is already later.
 	if _, err := db.Token(ctx, id); err != nil {
-		return fmt.Errorf("touch: %w", err)
+		return fmt.Errorf("touch token: %w", err)
 	}
 	return nil
 }

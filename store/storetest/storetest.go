@@ -56,7 +56,7 @@ func OpenPostgres(tb testing.TB) *store.DB {
 
 // PostgresDSN creates a new schema in the database at CLIQ_TEST_DATABASE_URL
 // and returns a URL whose connections use it as search_path. The test is
-// skipped when the variable is unset; the schema is dropped when it ends.
+// skipped when the variable is unset, and the schema is dropped when it ends.
 func PostgresDSN(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(DatabaseURLEnv)
@@ -84,8 +84,8 @@ func PostgresDSN(tb testing.TB) string {
 	return dsn
 }
 
-// Each runs fn as a subtest named "sqlite" with a SQLite store and as one
-// named "postgres" with a PostgreSQL store; the latter skips when
+// Each runs fn twice: as subtest "sqlite" with a SQLite store, and as
+// subtest "postgres" with a PostgreSQL store. The second one skips when
 // CLIQ_TEST_DATABASE_URL is unset.
 func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	t.Helper()
