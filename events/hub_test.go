@@ -340,6 +340,7 @@ func TestHub_Stop(t *testing.T) {
 		if code, _ := raw.MustReadUntilClose(); code != events.CloseGoingAway {
 			t.Errorf("close code = %d, want 1001", code)
 		}
+		raw.conn.Close()
 		hub.Stop()
 	})
 }
