@@ -68,6 +68,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open sqlite database %q: create directory: %w", path, err)
 		}
+		if err := createPrivateFile(path); err != nil {
+			return nil, fmt.Errorf("open sqlite database %q: %w", path, err)
+		}
 	}
 
 	sqlDB, err := sql.Open("sqlite", path+"?"+sqliteParams)
@@ -93,6 +96,20 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite database %q: %w", path, err)
 	}
 	return db, nil
+}
+
+// createPrivateFile creates an empty database file with mode 0600 unless
+// one exists. SQLite gives its -wal and -shm files the mode of the database
+// file, so they stay private too.
+func createPrivateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {

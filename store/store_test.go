@@ -32,6 +32,21 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("SQLiteFileMode", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "cliq.db")
+		db := storetest.OpenPath(t, path)
+		mustPutInstance(t, db, store.Instance{ID: "cliq-mode01", ProjectDir: "/p"})
+		for _, name := range []string{path, path + "-wal"} {
+			info, err := os.Stat(name)
+			if err != nil {
+				t.Fatalf("stat: %v", err)
+			}
+			if mode := info.Mode().Perm(); mode != 0o600 {
+				t.Errorf("%s has mode %o, want 600", filepath.Base(name), mode)
+			}
+		}
+	})
+
 	t.Run("ErrInvalid", func(t *testing.T) {
 		for _, dsn := range []string{"", "   ", "mysql://root@127.0.0.1/test", filepath.Join(t.TempDir(), "a?b.db")} {
 			_, err := store.Open(testContext(t), dsn)
