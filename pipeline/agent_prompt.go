@@ -20,7 +20,7 @@ type handoff struct {
 	Text string
 }
 
-// feedback is what a gate sent back with a ROUTE verdict.
+// feedback is the text a gate sends back with a ROUTE verdict.
 type feedback struct {
 	Gate      string
 	Iteration int

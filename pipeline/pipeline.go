@@ -62,8 +62,8 @@ type Pipeline struct {
 
 // Open prepares a run of the project at projectDir. It checks that a team
 // is assembled (ErrNotAssembled), that a requirement is set
-// (ErrNoRequirement) and that no run is active (ErrActiveRun), loads the
-// team and resolves the agent of every phase, so that a definition or
+// (ErrNoRequirement) and that no run is active (ErrActiveRun). It then
+// loads the team and resolves the agent of every phase, so a definition or
 // settings error is reported before anything starts.
 func Open(projectDir string, opts Options) (*Pipeline, error) {
 	dir, err := filepath.Abs(projectDir)

@@ -34,7 +34,7 @@ type process struct {
 	grace time.Duration
 }
 
-// processResult is how a process ended.
+// processResult is the outcome of a process.
 type processResult struct {
 	ExitCode int
 	Duration time.Duration

@@ -48,8 +48,8 @@ func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 }
 
 // runner is the state of one run while it executes. Only the goroutine
-// that calls execute touches the phases map; phase goroutines get a
-// phaseJob and answer with a phaseResult.
+// that calls execute touches the phases map. Phase goroutines receive a
+// phaseJob and send back a phaseResult.
 type runner struct {
 	p      *Pipeline
 	runID  string
@@ -79,8 +79,8 @@ type phaseRun struct {
 	started  time.Time
 }
 
-// phaseJob is what a phase goroutine needs; it shares nothing mutable with
-// the scheduler.
+// phaseJob is the input of one phase goroutine. It shares nothing mutable
+// with the scheduler.
 type phaseJob struct {
 	phase     *Phase
 	agent     agentSpec
@@ -88,11 +88,11 @@ type phaseJob struct {
 	feedback  []feedback
 }
 
-// phaseResult is how one execution of a phase ended.
+// phaseResult is the outcome of one execution of a phase.
 type phaseResult struct {
 	Name     string
 	Status   string // PhaseDone, PhaseSkipped, StatusFailed, StatusEscalated or StatusCancelled
-	Reason   string // why the phase failed or escalated
+	Reason   string // cause of a failure or escalation
 	ExitCode *int
 	Verdict  *verdict // set for gates that decided
 	Output   string   // the handoff to dependent phases

@@ -38,7 +38,7 @@ func claimRunLock(path string) (*runLock, error) {
 		}
 		pid, ok := readLockPID(path)
 		if ok && processAlive(pid) {
-			return nil, fmt.Errorf("%w: process %d holds %s", ErrActiveRun, pid, path)
+			return nil, fmt.Errorf("%w: process %d owns %s", ErrActiveRun, pid, path)
 		}
 		// A lock left by a dead process, or one being written right now
 		// (no pid yet). Removing it races with other claimers, which is
