@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -26,10 +27,17 @@ var (
 	ErrNoRequirement = errors.New("no requirement set")
 )
 
+// runIDPattern matches the run ids that Options.RunID accepts.
+var runIDPattern = regexp.MustCompile(`^run_[A-Za-z0-9_-]{1,60}$`)
+
 // Options configures a Pipeline. The zero value is usable.
 type Options struct {
 	// InstanceID names the project in events; empty reads .cliq/cliq.id.
 	InstanceID string
+	// RunID is the id of the run, for a caller that announces it before
+	// the run starts; empty generates one. It must be "run_" followed by
+	// letters, digits, '_' or '-' (at most 64 characters in all).
+	RunID string
 	// Settings are the resolved settings: agents.<name>.command and
 	// default_agent are read from them.
 	Settings settings.Map
@@ -77,6 +85,10 @@ func Open(projectDir string, opts Options) (*Pipeline, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Logger = opts.Logger.With("component", "pipeline")
+	if opts.RunID != "" && !runIDPattern.MatchString(opts.RunID) {
+		return nil, fmt.Errorf("invalid run id %q: use run_ followed by letters, digits, '_' or '-', "+
+			"at most 64 characters, or leave it empty to generate one", opts.RunID)
+	}
 	p := &Pipeline{dir: dir, cliqDir: filepath.Join(dir, ".cliq"), opts: opts}
 
 	if err := p.checkProject(); err != nil {

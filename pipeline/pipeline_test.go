@@ -78,6 +78,19 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("RunID", func(t *testing.T) {
+		dir := MustProject(t, testProject{team: minimalTeam})
+		st := mustRunWith(t, dir, Options{RunID: "run_given-1"})
+		if st.RunID != "run_given-1" {
+			t.Errorf("run id = %q, want the one from Options", st.RunID)
+		}
+		for _, bad := range []string{"given", "run_", "run_a/b", "run_" + strings.Repeat("x", 61)} {
+			if _, err := Open(dir, Options{RunID: bad}); err == nil || !strings.Contains(err.Error(), "invalid run id") {
+				t.Errorf("Open with run id %q: err = %v, want invalid run id", bad, err)
+			}
+		}
+	})
+
 	t.Run("NoAgentAndNoDefault", func(t *testing.T) {
 		dir := MustProject(t, testProject{
 			team:  "name: \"@test/noagent\"\nworkflow:\n  phases:\n    - name: think\n",
@@ -184,4 +197,18 @@ func TestExitCode(t *testing.T) {
 			t.Errorf("ExitCode(%s) = %d, want %d", status, got, want)
 		}
 	}
+}
+
+// mustRunWith opens the project with opts and runs it to its end.
+func mustRunWith(tb testing.TB, dir string, opts Options) *RunState {
+	tb.Helper()
+	p, err := Open(dir, opts)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	st, err := p.Run(context.Background())
+	if err != nil {
+		tb.Fatalf("Run: %v", err)
+	}
+	return st
 }

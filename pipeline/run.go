@@ -116,11 +116,14 @@ func (p *Pipeline) newRunner() (*runner, error) {
 	}
 	r := &runner{
 		p:          p,
-		runID:      newRunID(),
+		runID:      p.opts.RunID,
 		start:      time.Now(),
 		order:      p.team.Order(),
 		phases:     make(map[string]*phaseRun),
 		dependents: make(map[string][]string),
+	}
+	if r.runID == "" {
+		r.runID = newRunID()
 	}
 	r.results = make(chan phaseResult, len(r.order))
 
