@@ -86,6 +86,36 @@ func TestSeedToken(t *testing.T) {
 			}
 		})
 
+		t.Run("Concurrent", func(t *testing.T) {
+			plaintext, err := auth.NewDatabaseToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 8
+			ids := make(chan string, n)
+			errs := make(chan error, n)
+			for i := 0; i < n; i++ {
+				go func() {
+					id, _, err := auth.SeedToken(ctx, db, plaintext, "admin")
+					ids <- id
+					errs <- err
+				}()
+			}
+			first := ""
+			for i := 0; i < n; i++ {
+				if err := <-errs; err != nil {
+					t.Errorf("concurrent SeedToken: %v", err)
+				}
+				id := <-ids
+				if first == "" {
+					first = id
+				}
+				if id != first {
+					t.Errorf("concurrent seeds returned ids %q and %q, want one id", first, id)
+				}
+			}
+		})
+
 		t.Run("ErrMalformedToken", func(t *testing.T) {
 			before, err := db.Tokens(ctx)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -279,4 +280,60 @@ func TestVerifier_VerifyConcurrent(t *testing.T) {
 			t.Errorf("parallel call: %v", err)
 		}
 	}
+}
+
+// failingTouchStore fails every last_used_at write.
+type failingTouchStore struct {
+	auth.TokenStore
+	mu    sync.Mutex
+	calls int
+}
+
+func (s *failingTouchStore) TouchToken(ctx context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	s.calls++
+	s.mu.Unlock()
+	return errors.New("disk full")
+}
+
+func TestVerifier_TouchFailure(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := testContext(t)
+	plaintext, id := mustCreateToken(t, db, "ci")
+	failing := &failingTouchStore{TokenStore: db}
+
+	var logs strings.Builder
+	var logMu sync.Mutex
+	v := auth.NewVerifier("", failing)
+	v.SetLogger(slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs, mu: &logMu}, nil)))
+
+	for i := 0; i < 2; i++ {
+		if _, err := v.Verify(ctx, plaintext); err != nil {
+			t.Fatalf("Verify #%d with a failing touch: %v", i+1, err)
+		}
+	}
+	if failing.calls != 2 {
+		t.Errorf("TouchToken called %d times, want 2 (a failed write is retried)", failing.calls)
+	}
+
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	if !strings.Contains(out, id) {
+		t.Errorf("log does not name the token id: %s", out)
+	}
+	if strings.Contains(out, plaintext[len(auth.DatabasePrefix):len(auth.DatabasePrefix)+8]) {
+		t.Errorf("log contains part of the token: %s", out)
+	}
+}
+
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
