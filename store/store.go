@@ -62,7 +62,8 @@ type Options struct {
 
 // Open connects to the database named by dsn and applies every pending
 // migration. A dsn starting with postgres:// or postgresql:// selects
-// PostgreSQL; anything else is a SQLite file path, created when missing.
+// PostgreSQL. Anything else is a SQLite file path, optionally written as
+// file:PATH, and the file is created when missing.
 // A PostgreSQL server that does not respond within PingTimeout fails Open
 // with an error that names the host. No error contains the password.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -108,6 +109,9 @@ func open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w: empty DSN (give a postgres:// URL or a SQLite file path)", ErrInvalid)
 	case IsPostgresURL(dsn):
 		return openPostgres(ctx, dsn)
+	case strings.HasPrefix(dsn, "file:"):
+		// A SQLite URI such as file:/var/lib/cliq/cliq.db names the same file.
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "file:"))
 	case strings.Contains(dsn, "://"):
 		return nil, fmt.Errorf("open database %s: %w: unsupported URL scheme (use postgres://, postgresql:// or a SQLite file path)",
 			RedactURL(dsn), ErrInvalid)

@@ -32,6 +32,16 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("SQLiteFileURI", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "uri.db")
+		for _, dsn := range []string{"file:" + path, "file://" + path} {
+			storetest.OpenPath(t, dsn).Close()
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("Open(%q) did not create %s: %v", dsn, path, err)
+			}
+		}
+	})
+
 	t.Run("SQLiteFileMode", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "cliq.db")
 		db := storetest.OpenPath(t, path)
