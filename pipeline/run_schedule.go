@@ -203,29 +203,32 @@ func (r *runner) handleVerdict(pr *phaseRun, res phaseResult) {
 		r.emitVerdict(name, data, v)
 		return
 	case VerdictEscalate:
-		r.finishPhase(pr, res, StatusEscalated)
-		r.emitVerdict(name, data, v)
-		r.setOutcome(StatusEscalated, fmt.Sprintf("gate %q escalated: %s", name, v.Reason), name)
+		r.escalateGate(pr, res, data, fmt.Sprintf("gate %q escalated: %s", name, v.Reason))
 		return
 	}
 
 	targets, err := r.routeTargets(name, v.Target)
 	if err != nil {
-		r.finishPhase(pr, res, StatusEscalated)
-		r.emitVerdict(name, data, v)
-		r.setOutcome(StatusEscalated, err.Error(), name)
+		r.escalateGate(pr, res, data, err.Error())
 		return
 	}
 	data["target"] = strings.Join(targets, ",")
 	if pr.gateIter >= pr.maxIter {
-		r.finishPhase(pr, res, StatusEscalated)
-		r.emitVerdict(name, data, v)
-		r.setOutcome(StatusEscalated, fmt.Sprintf("gate %q exhausted its %d iterations", name, pr.maxIter), name)
+		r.escalateGate(pr, res, data, fmt.Sprintf("gate %q exhausted its %d iterations", name, pr.maxIter))
 		return
 	}
 	r.finishPhase(pr, res, PhaseDone)
 	r.emitVerdict(name, data, v)
 	r.route(pr, targets, feedback{Gate: name, Iteration: pr.gateIter, Text: res.Feedback})
+}
+
+// escalateGate ends the gate as escalated, emits its verdict and escalates
+// the run with reason.
+func (r *runner) escalateGate(pr *phaseRun, res phaseResult, data map[string]any, reason string) {
+	res.Reason = reason
+	r.finishPhase(pr, res, StatusEscalated)
+	r.emitVerdict(pr.phase.Name, data, *res.Verdict)
+	r.setOutcome(StatusEscalated, reason, pr.phase.Name)
 }
 
 // emitVerdict emits gate_verdict and logs it.

@@ -173,6 +173,10 @@ workflow:
 		if last.Type != events.PipelineError || last.Data["status"] != StatusEscalated || last.Data["phase"] != "review" {
 			t.Errorf("final event = %s %v, want pipeline_error escalated for review", last.Type, last.Data)
 		}
+		gateErrs := filterEvents(evs, events.PhaseError, "review")
+		if len(gateErrs) != 1 || gateErrs[0].Data["error"] != st.Reason {
+			t.Errorf("phase_error of review = %v, want one carrying the run's reason", gateErrs)
+		}
 		if s := phaseState(t, st, "ship").Status; s != PhasePending {
 			t.Errorf("ship status = %s, want pending", s)
 		}
@@ -385,6 +389,27 @@ workflow:
 			t.Errorf("stale channel survived the new run: %v", err)
 		}
 	})
+}
+
+func TestPipeline_RunProgress(t *testing.T) {
+	dir := MustProject(t, testProject{team: minimalTeam})
+	var out strings.Builder
+	p, err := Open(dir, Options{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"started: team @test/minimal", "work: started (agent exec, iteration 1)",
+		`work: command "x" passed`, "work: done in", "completed in"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("progress output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Z work:") {
+		t.Errorf("progress lines carry timestamps:\n%s", out.String())
+	}
 }
 
 func TestPipeline_RunCancel(t *testing.T) {
