@@ -136,10 +136,10 @@ func ReadEventLog(tb testing.TB, dir string) []events.Event {
 	return out
 }
 
-// CheckEventLog checks the invariants of a finished run's events: the file
-// matches what OnEvent received, seq runs from 1 without gaps, the run
-// starts with pipeline_start and ends with one final event, and every
-// phase_start is followed by its phase_done before the phase starts again.
+// CheckEventLog checks the invariants of a finished run's events. The file
+// matches what OnEvent received, and seq runs from 1 without gaps. The run
+// starts with pipeline_start and ends with a final event. Every phase_start
+// is followed by its phase_done before the phase starts again.
 func CheckEventLog(tb testing.TB, dir string, got []events.Event) {
 	tb.Helper()
 	file := ReadEventLog(tb, dir)
