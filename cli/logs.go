@@ -38,6 +38,9 @@ Examples:
   cliq logs --since 2026-01-02T15:00:00Z --json
 `
 
+// logsPollInterval is how often cliq logs -f checks the log for new lines.
+var logsPollInterval = 200 * time.Millisecond
+
 // logFilter selects log lines.
 type logFilter struct {
 	level     slog.Level
@@ -93,7 +96,7 @@ func parseLogsFlags(env *Env, args []string) (logsOptions, error) {
 		return logsOptions{}, usagef("logs takes no arguments, got %q; see 'cliq logs -h'", pos[0])
 	}
 
-	opts := logsOptions{tail: *tail, follow: *follow, raw: *raw, poll: 200 * time.Millisecond}
+	opts := logsOptions{tail: *tail, follow: *follow, raw: *raw, poll: logsPollInterval}
 	var err error
 	if opts.filter.level, err = logging.ParseLevel(*level); err != nil {
 		return logsOptions{}, usagef("--level: %v", err)
@@ -181,6 +184,8 @@ func printHistory(path string, out *logPrinter) error {
 // followLog prints lines appended to path until ctx ends, polling every
 // opts.poll. When the file is rotated it finishes the old file and
 // continues with the new one from its start.
+// NOTE: when the log rotates twice within one poll interval, the lines of
+// the file in between are skipped.
 func followLog(ctx context.Context, path string, out *logPrinter) error {
 	f, offset := openAtEnd(path)
 	defer func() {

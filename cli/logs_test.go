@@ -173,6 +173,9 @@ func TestRunLogs_Follow(t *testing.T) {
 	t.Setenv(settings.HomeEnv, home)
 	writeServerLog(t, home)
 
+	defer func(old time.Duration) { logsPollInterval = old }(logsPollInterval)
+	logsPollInterval = 5 * time.Millisecond
+
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newNotifyBuffer()
 	done := make(chan int, 1)
