@@ -158,16 +158,22 @@ func restoreMasked(current, patch Map, path string) (Map, error) {
 
 // SetKey sets the dotted key in the settings file at path to value. value
 // is read as JSON when it parses (a number, true/false, an array, an object
-// or null, which deletes the key), else as a plain string. The result is
-// validated and written atomically; errors about the key or the value wrap
-// ErrInvalid.
+// or null, which deletes the key), else as a plain string. See SetValue for
+// the checks.
 func SetKey(path, key, value string) error {
-	if err := checkKeyPath(key); err != nil {
-		return err
-	}
 	var v any
 	if err := json.Unmarshal([]byte(value), &v); err != nil {
 		v = value
+	}
+	return SetValue(path, key, v)
+}
+
+// SetValue sets the dotted key in the settings file at path to v; a nil v
+// deletes the key. The result is validated and written atomically; errors
+// about the key or the value wrap ErrInvalid, and nothing is written then.
+func SetValue(path, key string, v any) error {
+	if err := checkKeyPath(key); err != nil {
+		return err
 	}
 	_, err := UpdateFile(path, patchFor(key, v))
 	return err
