@@ -154,8 +154,8 @@ func firstLine(err error) string {
 // Get returns the team that name refers to, with every phase and the text
 // of its role file. name is looked up as Resolve describes for the library
 // (see find). A team whose team.yml has problems is still returned, with
-// Summary.Error set and what could be read; a team.yml that is not YAML at
-// all returns the summary with no phases.
+// Summary.Error set and the fields that could be read. When team.yml is
+// not YAML at all, the result has no phases.
 func Get(home, projectDir, name string) (*Detail, error) {
 	src, err := find(home, projectDir, name)
 	if err != nil {

@@ -201,7 +201,7 @@ func versionText(v string) string {
 
 // writeTeam builds a team in a staging directory under CLIQ_HOME/teams with
 // fill, checks that it loads and validates, and renames it to
-// @scope/base. Without replace an existing team is ErrExists; with it, the
+// @scope/base. Without replace an existing team is ErrExists. With it, the
 // old team is moved aside and removed once the new one is in place. A
 // failure at any step leaves the library as it was.
 func writeTeam(home, scope, base string, replace bool, fill func(stage string) error) (*Summary, error) {
@@ -211,44 +211,62 @@ func writeTeam(home, scope, base string, replace bool, fill func(stage string) e
 		return nil, err
 	}
 	if !replace && exists(dir) {
-		return nil, fmt.Errorf("%w: %s is already installed (pick another name, or delete it first)", ErrExists, full)
+		return nil, errExists(full)
 	}
-	root := teamsRoot(home)
+
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("write team %s: %w", full, err)
 	}
 	// Remove the scope directory again if this call created it and fails;
 	// os.Remove leaves a directory that holds other teams.
 	defer func() { _ = os.Remove(filepath.Dir(dir)) }()
-	stage, err := os.MkdirTemp(root, ".stage-")
+
+	stage, err := stageTeam(home, full, fill)
 	if err != nil {
-		return nil, fmt.Errorf("write team %s: %w", full, err)
+		return nil, err
 	}
 	defer os.RemoveAll(stage)
-	if err := fill(stage); err != nil {
-		return nil, fmt.Errorf("write team %s: %w", full, err)
-	}
-	if _, err := pipeline.LoadTeam(stage); err != nil {
-		return nil, relabel(err, stage, full)
-	}
+
 	if replace {
-		if err := swapIn(root, stage, dir); err != nil {
-			return nil, fmt.Errorf("write team %s: %w", full, err)
-		}
-	} else if err := os.Rename(stage, dir); err != nil {
-		if exists(dir) {
-			return nil, fmt.Errorf("%w: %s is already installed (pick another name, or delete it first)",
-				ErrExists, full)
-		}
+		err = swapIn(teamsRoot(home), stage, dir)
+	} else if err = os.Rename(stage, dir); err != nil && exists(dir) {
+		return nil, errExists(full)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("write team %s: %w", full, err)
 	}
 	s := summarize(dirSource(full, scope, dir))
 	return &s, nil
 }
 
+func errExists(full string) error {
+	return fmt.Errorf("%w: %s is already installed (pick another name, or delete it first)", ErrExists, full)
+}
+
+// stageTeam creates a hidden staging directory under CLIQ_HOME/teams, fills
+// it, and checks that the result loads and validates. Validation errors
+// name the team full instead of the staging path. The caller removes the
+// directory, except on error, when it is already removed.
+func stageTeam(home, full string, fill func(stage string) error) (string, error) {
+	stage, err := os.MkdirTemp(teamsRoot(home), ".stage-")
+	if err != nil {
+		return "", fmt.Errorf("write team %s: %w", full, err)
+	}
+	if err := fill(stage); err != nil {
+		os.RemoveAll(stage)
+		return "", fmt.Errorf("write team %s: %w", full, err)
+	}
+	if _, err := pipeline.LoadTeam(stage); err != nil {
+		os.RemoveAll(stage)
+		return "", relabel(err, stage, full)
+	}
+	return stage, nil
+}
+
 // swapIn replaces the team directory dir, if any, with stage. The old
-// directory is moved into a temporary directory first and removed after
-// the new one is in place; when the second rename fails, it is moved back.
+// directory is moved into a temporary directory and removed once the new
+// one is in place. When that second rename fails, the old one is moved
+// back.
 func swapIn(root, stage, dir string) error {
 	trash, err := os.MkdirTemp(root, ".replace-")
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 // Validate checks the team that name refers to (looked up as Get does):
 // team.yml, the role file of every phase that needs one, and, for an
 // installed team, that the name in team.yml matches the directory it is
-// installed in. Problems are reported in the result, not as an error; the
-// error is for a name that finds no team (ErrNotFound, ErrInvalidName,
+// installed in. Problems of the team go into the result. The error is only
+// for a name that finds no team (ErrNotFound, ErrInvalidName,
 // ErrAmbiguous) or a file that cannot be read.
 func Validate(home, projectDir, name string) (*ValidationResult, error) {
 	src, err := find(home, projectDir, name)
