@@ -150,7 +150,7 @@ func logFiles(path string) []string {
 // printHistory prints the matching lines of every log file, or the last
 // opts.tail of them.
 func printHistory(path string, out *logPrinter) error {
-	var kept [][]byte
+	var matched [][]byte
 	for _, file := range logFiles(path) {
 		f, err := os.Open(file)
 		if os.IsNotExist(err) {
@@ -163,9 +163,9 @@ func printHistory(path string, out *logPrinter) error {
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			if out.opts.filter.match(sc.Bytes()) {
-				kept = append(kept, bytes.Clone(sc.Bytes()))
-				if out.opts.tail > 0 && len(kept) > out.opts.tail {
-					kept = kept[1:]
+				matched = append(matched, bytes.Clone(sc.Bytes()))
+				if out.opts.tail > 0 && len(matched) > out.opts.tail {
+					matched = matched[1:]
 				}
 			}
 		}
@@ -175,7 +175,7 @@ func printHistory(path string, out *logPrinter) error {
 			return fmt.Errorf("read %s: %w", file, err)
 		}
 	}
-	for _, line := range kept {
+	for _, line := range matched {
 		out.print(line)
 	}
 	return nil

@@ -133,8 +133,8 @@ func writeSetting(env *Env, home, project, key string, value any) error {
 		return err
 	}
 	if v, ok := settings.Lookup(settings.Mask(stored), key); ok {
-		shown, _ := json.Marshal(v)
-		fmt.Fprintf(env.Stdout, "Set %s = %s in the %s\n", key, shown, where)
+		masked, _ := json.Marshal(v)
+		fmt.Fprintf(env.Stdout, "Set %s = %s in the %s\n", key, masked, where)
 	} else {
 		fmt.Fprintf(env.Stdout, "Removed %s from the %s\n", key, where)
 	}

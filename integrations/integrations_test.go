@@ -28,7 +28,7 @@ type captured struct {
 }
 
 // newServer starts a local server that records each request on the
-// returned channel and answers with status and body.
+// returned channel and responds with status and body.
 func newServer(tb testing.TB, status int, body string) (*httptest.Server, <-chan captured) {
 	tb.Helper()
 	got := make(chan captured, 4)

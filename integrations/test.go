@@ -28,8 +28,8 @@ const maxBodyExcerpt = 200
 const SlackTestText = "cliq connectivity test"
 
 // Result is the outcome of a connectivity test. OK is true for a 2xx
-// response. Error says what failed, without any secret; DurationMS is the
-// time the request took.
+// response. Error describes the failure without any secret. DurationMS is
+// the time the request took.
 type Result struct {
 	Name       string `json:"name"`
 	Type       string `json:"type"`
@@ -247,7 +247,7 @@ func origin(u *url.URL) string {
 }
 
 // scrub removes from msg every secret of cfg (for a secret URL, also its
-// path and query alone) and every secret shape that logging.Redact knows, so
+// path and query alone) and every secret shape that logging.Redact matches, so
 // that a server echoing a credential back does not reveal it.
 func scrub(msg string, cfg settings.Map) string {
 	var secrets []string

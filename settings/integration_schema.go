@@ -8,7 +8,7 @@ import (
 
 // integrationFields lists the keys each integration type accepts besides
 // "type". Every key is optional when the settings are written, so that an
-// integration can be filled in one key at a time; package integrations
+// integration can be filled in one key at a time. Package integrations
 // reports a missing url or secret when the integration is tested.
 var integrationFields = map[string]map[string]*rule{
 	"http": {

@@ -15,7 +15,7 @@ import (
 var ErrInvalid = errors.New("invalid settings")
 
 // ValidationError reports one setting that breaks the schema. Path is the
-// dotted key ("server.port", "server.cors_origins[1]").
+// dotted key ("server.port"); a bad array item is named in Message.
 type ValidationError struct {
 	Path    string
 	Message string
@@ -42,17 +42,18 @@ const (
 )
 
 // rule describes one key of the schema. An object rule lists its known
-// fields, or gives one rule for every key (each), or is loose.
+// fields, or gives one rule for the value of every key (valueRule), or is
+// loose.
 type rule struct {
-	kind   kind
-	min    int
-	max    int
-	enum   []string
-	check  func(v any) string
-	custom func(path string, v any) error
-	fields map[string]*rule
-	each   *rule
-	loose  bool
+	kind      kind
+	min       int
+	max       int
+	enum      []string
+	check     func(v any) string
+	custom    func(path string, v any) error
+	fields    map[string]*rule
+	valueRule *rule
+	loose     bool
 }
 
 var (
@@ -73,7 +74,7 @@ func integer(lo, hi int) *rule     { return &rule{kind: kindInt, min: lo, max: h
 func enum(values ...string) *rule  { return &rule{kind: kindString, enum: values} }
 func loose() *rule                 { return &rule{kind: kindObject, loose: true} }
 func obj(f map[string]*rule) *rule { return &rule{kind: kindObject, fields: f} }
-func mapOf(each *rule) *rule       { return &rule{kind: kindObject, each: each} }
+func mapOf(value *rule) *rule      { return &rule{kind: kindObject, valueRule: value} }
 
 // schema is the shape of a settings document. Sections that this version
 // only stores (hub, builder, docker, kubernetes, hug, push, notifications,
@@ -120,9 +121,9 @@ var agentRule = obj(map[string]*rule{
 })
 
 // Validate checks m against the schema of known keys: types, ranges and
-// formats. It returns a *ValidationError (wrapping ErrInvalid) for the first
-// problem in key order, naming its path; an unknown key is a problem too.
-// Error messages never contain the value of a secret.
+// formats, and rejects unknown keys. It returns a *ValidationError (wrapping
+// ErrInvalid) for the first problem in key order, naming its path. Error
+// messages never contain the value of a secret.
 func Validate(m Map) error {
 	return validate(schema, "", m)
 }
@@ -144,7 +145,7 @@ func validate(r *rule, path string, v any) error {
 		return nil
 	}
 	for _, key := range sortedKeys(obj) {
-		child := r.each
+		child := r.valueRule
 		if r.fields != nil {
 			child = r.fields[key]
 		}
