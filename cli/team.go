@@ -228,11 +228,12 @@ func printPhase(w io.Writer, n int, p teams.PhaseDetail) {
 	}
 }
 
-// firstCommandLine shortens a multi-line shell command to its first line.
+// firstCommandLine shortens a multi-line shell command to its first line
+// and its line count.
 func firstCommandLine(run string) string {
 	run = strings.TrimSpace(run)
 	if first, _, multi := strings.Cut(run, "\n"); multi {
-		return first + " ..."
+		return fmt.Sprintf("%s ... (%d lines)", first, strings.Count(run, "\n")+1)
 	}
 	return run
 }

@@ -292,3 +292,25 @@ func TestTeam_Usage(t *testing.T) {
 		t.Errorf("team info -h: exit %d", code)
 	}
 }
+
+// TestTeam_HelloWorldRuns assembles the built-in hello-world team, which
+// needs no AI CLI, and runs it to completion with the real engine.
+func TestTeam_HelloWorldRuns(t *testing.T) {
+	home, cwd := teamEnv(t)
+	mustRunCLI(t, "init")
+	dir, err := teams.Resolve(home, cwd, "@cliq/hello-world")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRunCLI(t, "assemble", dir)
+	mustRunCLI(t, "req", "-m", "Greet the world")
+	mustRunCLI(t, "run")
+
+	out, err := os.ReadFile(filepath.Join(cwd, "hello", "output.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "Greet the world") {
+		t.Errorf("hello/output.md does not quote the requirement:\n%s", out)
+	}
+}

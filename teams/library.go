@@ -131,12 +131,16 @@ func readTeam(src *source) (t *pipeline.Team, problem error, err error) {
 // summarize reads the summary of src. Problems go into Summary.Error.
 func summarize(src *source) Summary {
 	s := Summary{Name: src.name, Scope: src.scope, Builtin: src.builtin, Path: src.dir}
+	ref := src.name
+	if src.scope == ProjectScope {
+		ref = ProjectRef
+	}
 	t, problem, err := readTeam(src)
 	switch {
 	case err != nil:
 		s.Error = err.Error()
 	case problem != nil:
-		s.Error = fmt.Sprintf("invalid team definition (run cliq team validate %s): %s", src.name, firstLine(problem))
+		s.Error = fmt.Sprintf("invalid team definition (run cliq team validate %s): %s", ref, firstLine(problem))
 	}
 	if t != nil {
 		s.Description = t.Description
