@@ -61,7 +61,7 @@ func runTeam(ctx context.Context, env *Env, args []string) error {
 		"install":  runTeamInstall,
 	}[args[0]]
 	if sub == nil {
-		return usagef("unknown team command %q; see 'cliq team -h'", args[0])
+		return usagef("unknown team command %q (see 'cliq team -h')", args[0])
 	}
 	return sub(env, args[1:])
 }

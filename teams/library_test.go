@@ -346,6 +346,40 @@ func TestResolve(t *testing.T) {
 		}
 	})
 
+	t.Run("ConcurrentExtraction", func(t *testing.T) {
+		home := t.TempDir()
+		const callers = 8
+		dirs := make(chan string, callers)
+		errs := make(chan error, callers)
+		for range callers {
+			go func() {
+				dir, err := teams.Resolve(home, home, "@cliq/feature")
+				dirs <- dir
+				errs <- err
+			}()
+		}
+		first := ""
+		for range callers {
+			dir, err := <-dirs, <-errs
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if first == "" {
+				first = dir
+			}
+			if dir != first {
+				t.Errorf("Resolve = %q, want %q like the first caller", dir, first)
+			}
+		}
+		if _, err := pipeline.LoadTeam(first); err != nil {
+			t.Errorf("LoadTeam(extracted): %v", err)
+		}
+		parent := filepath.Dir(first)
+		if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+			t.Errorf("%s holds %d entries, want only the team", parent, len(entries))
+		}
+	})
+
 	t.Run("AssembleBuiltin", func(t *testing.T) {
 		home, project := t.TempDir(), t.TempDir()
 		dir, err := teams.Resolve(home, project, "hello-world")

@@ -90,8 +90,8 @@ func validPart(s string) bool {
 	return len(s) <= maxPartLen && namePartRE.MatchString(s) && !strings.Contains(s, "..")
 }
 
-func invalidName(name, why string) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidName, quote(name), why)
+func invalidName(name, reason string) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidName, quote(name), reason)
 }
 
 // quote quotes s for a message so that NUL bytes and other control
