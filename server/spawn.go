@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,13 +104,28 @@ type activeRun struct {
 // that has not written run.json yet.
 func (s *Server) activeRun(inst store.Instance) (activeRun, bool) {
 	st, err := pipeline.ReadState(inst.ProjectDir)
-	if err == nil && st.Status == pipeline.StatusRunning && processAlive(st.PID) {
+	if err != nil {
+		st = &pipeline.RunState{}
+	}
+	if st.Status == pipeline.StatusRunning && processAlive(st.PID) {
 		return activeRun{runID: st.RunID, pid: st.PID}, true
 	}
-	if j, ok := s.jobs.running(inst.ID); ok {
+	if j, ok := s.jobs.pending(inst.ID, st.RunID); ok {
 		return activeRun{runID: j.runID, pid: j.pid}, true
 	}
 	return activeRun{}, false
+}
+
+// lockHeld reports whether a live process holds the project's run lock.
+// An orchestrator holds it a little longer than its run is active: it
+// writes the final state first, then stops its event feed and exits.
+func lockHeld(projectDir string) bool {
+	data, err := os.ReadFile(filepath.Join(projectDir, ".cliq", "run.lock"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return err == nil && processAlive(pid)
 }
 
 // signalRun asks the run's orchestrator to cancel the run with SIGTERM.
@@ -129,35 +145,35 @@ func (s *Server) signalRun(inst store.Instance, run activeRun) error {
 	return nil
 }
 
-// stopActiveRun returns nil when the instance has no active run. With
-// force, it cancels the active run and waits up to Config.CancelWait for
-// it to end; without, an active run is a conflict.
+// stopActiveRun returns nil once the instance has no active run and no
+// orchestrator holds its run lock. With force, it cancels the active run;
+// without, an active run is a conflict. It waits up to Config.CancelWait
+// for the orchestrator to exit.
 func (s *Server) stopActiveRun(r *http.Request, inst store.Instance, force bool) error {
-	run, ok := s.activeRun(inst)
-	if !ok {
-		return nil
-	}
-	if !force {
+	run, active := s.activeRun(inst)
+	if active && !force {
 		return errorf(CodeConflict, "instance %s already has an active run %s; cancel it with /jobs/cancel/ or pass \"force\": true", inst.ID, run.runID)
 	}
-	if err := s.signalRun(inst, run); err != nil {
-		return err
+	if active {
+		if err := s.signalRun(inst, run); err != nil {
+			return err
+		}
 	}
 
 	deadline := time.NewTimer(s.cfg.CancelWait)
 	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, ok := s.activeRun(inst); !ok {
+		if _, active := s.activeRun(inst); !active && !lockHeld(inst.ProjectDir) {
 			return nil
 		}
 		select {
 		case <-tick.C:
 		case <-deadline.C:
-			return errorf(CodeConflict, "run %s of instance %s did not stop within %s; try again later", run.runID, inst.ID, s.cfg.CancelWait)
+			return errorf(CodeConflict, "the last run of instance %s did not end within %s; try again later", inst.ID, s.cfg.CancelWait)
 		case <-r.Context().Done():
-			return errorf(CodeConflict, "request ended while run %s of instance %s was stopping", run.runID, inst.ID)
+			return errorf(CodeConflict, "request ended while the last run of instance %s was ending", inst.ID)
 		}
 	}
 }
