@@ -17,6 +17,7 @@ import (
 	"cliq/pipeline"
 	"cliq/settings"
 	"cliq/store"
+	"cliq/teams"
 )
 
 // DatabaseURLEnv names the environment variable that selects the database,
@@ -126,11 +127,13 @@ Usage: cliq assemble TEAM
 
 Validates a team and copies its team.yml and roles into the project's .cliq/
 directory, replacing any team assembled before. TEAM is a directory holding
-team.yml, or @scope/name for a team installed under $CLIQ_HOME/teams.
+team.yml, @scope/name for a built-in (@cliq) or installed team, or a bare
+name, looked up in ./NAME, @local, @cliq, then any other installed scope.
 
 Examples:
   cliq assemble ./testdata/teams/demo
-  cliq assemble @local/blog-pipeline
+  cliq assemble @cliq/hello-world
+  cliq assemble blog-pipeline
 `
 
 func runAssemble(ctx context.Context, env *Env, args []string) error {
@@ -150,7 +153,7 @@ func runAssemble(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	teamDir, err := pipeline.ResolveTeamRef(home, env.Dir, pos[0])
+	teamDir, err := teams.Resolve(home, env.Dir, pos[0])
 	if err != nil {
 		return err
 	}
