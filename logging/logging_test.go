@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -296,5 +297,46 @@ func assertMode(tb testing.TB, path string, want os.FileMode) {
 	}
 	if got := info.Mode() & (os.ModePerm | os.ModeDir); got != want {
 		tb.Errorf("%s mode = %v, want %v", path, got, want)
+	}
+}
+
+func TestLogs_ConcurrentHandlers(t *testing.T) {
+	var buf bytes.Buffer // not safe for concurrent use on its own
+	logs, err := Open(t.TempDir(), settings.Map{}, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	done := make(chan struct{})
+	for _, component := range []string{ComponentServer, ComponentPipeline} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 100 {
+				logs.Logger(component).Info("line", "i", i)
+			}
+		}()
+	}
+	<-done
+	<-done
+	if n := len(decodeLines(t, buf.String())); n != 200 {
+		t.Errorf("got %d lines, want 200", n)
+	}
+}
+
+func BenchmarkNew_InfoLine(b *testing.B) {
+	logger := New(io.Discard, slog.LevelInfo).With("component", "server")
+	b.ReportAllocs()
+	for b.Loop() {
+		logger.Info("request", "method", "POST", "path", "/jobs/get/", "instance_id", "cliq-a1b2c3", "status", 200)
+	}
+}
+
+// BenchmarkSlogJSON_InfoLine is the same line through a bare slog JSON
+// handler, the baseline for BenchmarkNew_InfoLine.
+func BenchmarkSlogJSON_InfoLine(b *testing.B) {
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)).With("component", "server")
+	b.ReportAllocs()
+	for b.Loop() {
+		logger.Info("request", "method", "POST", "path", "/jobs/get/", "instance_id", "cliq-a1b2c3", "status", 200)
 	}
 }

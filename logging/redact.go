@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"bytes"
 	"io"
 	"net/url"
 	"regexp"
@@ -14,32 +13,60 @@ import (
 // Redacted replaces a secret in a log line.
 const Redacted = "[REDACTED]"
 
-// secretPatterns find secrets by their shape, whatever attribute or message
-// carries them. Each keeps its first group and replaces the rest.
-var secretPatterns = []*regexp.Regexp{
-	// Authorization header values.
-	regexp.MustCompile(`(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+`),
-	// cliq database tokens (cliq_sk_) and session tokens (cliq_ss_).
-	regexp.MustCompile(`(cliq_s[a-z]_)[A-Za-z0-9]+`),
-	// token=, access_token=, api_key=, password=, secret= in query strings
-	// and key=value text.
-	regexp.MustCompile(`(?i)((?:^|[^A-Za-z0-9_])(?:[a-z_]*token|api_key|apikey|password|secret)=)[^&\s"'\\]+`),
-	// The password of a PostgreSQL URL.
-	regexp.MustCompile(`(postgres(?:ql)?://[^:/@\s"]*:)[^@\s"]+@`),
+// secretPattern finds secrets of one shape, whatever attribute or message
+// carries them. The regexp keeps its first group and replaces the rest;
+// markers are lowercase substrings of which a match contains at least one,
+// checked first because most lines contain none and a regexp scan costs
+// far more.
+type secretPattern struct {
+	re      *regexp.Regexp
+	markers []string
+	suffix  string
+}
+
+var secretPatterns = []secretPattern{
+	{ // Authorization header values.
+		re:      regexp.MustCompile(`(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+`),
+		markers: []string{"bearer", "basic"},
+	},
+	{ // cliq database tokens (cliq_sk_) and session tokens (cliq_ss_).
+		re:      regexp.MustCompile(`(cliq_s[a-z]_)[A-Za-z0-9]+`),
+		markers: []string{"cliq_s"},
+	},
+	{ // token=, access_token=, api_key=, password=, secret= in query
+		// strings and key=value text.
+		re:      regexp.MustCompile(`(?i)((?:^|[^A-Za-z0-9_])(?:[a-z_]*token|api_key|apikey|password|secret)=)[^&\s"'\\]+`),
+		markers: []string{"token=", "key=", "password=", "secret="},
+	},
+	{ // The password of a PostgreSQL URL.
+		re:      regexp.MustCompile(`(postgres(?:ql)?://[^:/@\s"]*:)[^@\s"]+@`),
+		markers: []string{"postgres"},
+		suffix:  "@",
+	},
 }
 
 // Redact returns s with every secret that has a known shape replaced:
 // cliq_sk_ and cliq_ss_ tokens, token=... and similar query values, Bearer
 // and Basic credentials, and PostgreSQL URL passwords.
 func Redact(s string) string {
-	for i, re := range secretPatterns {
-		repl := "${1}" + Redacted
-		if i == len(secretPatterns)-1 {
-			repl += "@"
+	lower := strings.ToLower(s)
+	for _, p := range secretPatterns {
+		if !containsAny(lower, p.markers) {
+			continue
 		}
-		s = re.ReplaceAllString(s, repl)
+		s = p.re.ReplaceAllString(s, "${1}"+Redacted+p.suffix)
+		lower = strings.ToLower(s)
 	}
 	return s
+}
+
+func containsAny(s string, markers []string) bool {
+	for _, m := range markers {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactWriter applies Redact, and the replacement of known secret values,
@@ -47,8 +74,11 @@ func Redact(s string) string {
 // per Write call, so a secret is never split across calls.
 type redactWriter struct {
 	w       io.Writer
-	mu      sync.RWMutex
+	mu      sync.RWMutex // guards secrets
 	secrets []string
+	// writeMu serializes writes: the server and core handlers share one
+	// writer, and each slog handler locks only its own writes.
+	writeMu sync.Mutex
 }
 
 // setSecrets replaces the literal secrets to remove. Values shorter than
@@ -74,7 +104,9 @@ func (r *redactWriter) Write(p []byte) (int, error) {
 		line = strings.ReplaceAll(line, s, Redacted)
 	}
 	r.mu.RUnlock()
-	if _, err := io.Copy(r.w, bytes.NewBufferString(line)); err != nil {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	if _, err := io.WriteString(r.w, line); err != nil {
 		return 0, err
 	}
 	return len(p), nil
