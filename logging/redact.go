@@ -14,10 +14,9 @@ import (
 const Redacted = "[REDACTED]"
 
 // secretPattern finds secrets of one shape, whatever attribute or message
-// carries them. The regexp keeps its first group and replaces the rest;
-// markers are lowercase substrings of which a match contains at least one,
-// checked first because most lines contain none and a regexp scan costs
-// far more.
+// carries them. The regexp keeps its first group and replaces the rest.
+// Every match contains one of the lowercase markers. Redact checks them
+// first, because most lines contain none and a regexp scan costs far more.
 type secretPattern struct {
 	re      *regexp.Regexp
 	markers []string
