@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -35,22 +36,37 @@ var pingCodec = websocket.Codec{Marshal: func(any) ([]byte, byte, error) {
 }}
 
 // client is one WebSocket connection to the hub. The handler goroutine
-// writes to it and one reader goroutine reads from it.
+// reads from it. A writer goroutine runs only while frames are queued, so
+// an idle connection costs one goroutine instead of two.
 type client struct {
-	ws     *websocket.Conn
-	meta   any
-	remote string
-	send   chan *frame
+	ws           *websocket.Conn
+	meta         any
+	remote       string
+	limit        int
+	writeTimeout time.Duration
+	log          *slog.Logger
 
-	// kick is closed by shutdown, with code the close code to send (0 sends
-	// none because the connection is already broken).
-	kick      chan struct{}
-	kickOnce  sync.Once
+	// mu guards the fields below it. queue is bounded by limit. writing
+	// tells whether a writer goroutine runs. closing is set by shutdown,
+	// with closeCode the close code to send (0 sends none because the
+	// connection is already broken).
+	mu        sync.Mutex
+	queue     []*frame
+	spare     []*frame
+	writing   bool
+	closing   bool
 	closeCode int
+
+	// finished is closed when the writer has sent the close frame, or
+	// given up on it.
+	finished chan struct{}
 
 	// channels is owned by the hub goroutine.
 	channels map[string]struct{}
 }
+
+// pingFrame is queued to ping an idle client.
+var pingFrame = &frame{}
 
 // Handler returns the hub's WebSocket handler. check validates the request,
 // typically its Origin header, before the upgrade, and a nil check accepts
@@ -90,34 +106,31 @@ func (h *Hub) HandlerWithMeta(check func(*http.Request) bool, meta func(*http.Re
 func acceptAnyOrigin(*websocket.Config, *http.Request) error { return nil }
 
 // serve runs one connection until it is done. x/net/websocket closes the
-// TCP connection when this returns, so it waits for the reader too.
+// TCP connection when this returns, so it waits for the writer too.
 func (h *Hub) serve(ws *websocket.Conn, meta any) {
 	ws.MaxPayloadBytes = maxClientMessage
 	c := &client{
-		ws:       ws,
-		meta:     meta,
-		remote:   ws.Request().RemoteAddr,
-		send:     make(chan *frame, h.opts.SendBuffer),
-		kick:     make(chan struct{}),
-		channels: make(map[string]struct{}),
+		ws:           ws,
+		meta:         meta,
+		remote:       ws.Request().RemoteAddr,
+		limit:        h.opts.SendBuffer,
+		writeTimeout: h.opts.WriteTimeout,
+		log:          h.log,
+		finished:     make(chan struct{}),
+		channels:     make(map[string]struct{}),
 	}
 	if !h.addConn() {
-		c.writeClose(CloseGoingAway, h.opts.WriteTimeout)
+		_ = c.writeClose(CloseGoingAway)
 		return
 	}
 	defer h.conns.Done()
 	if !h.registerClient(c) {
-		c.writeClose(CloseGoingAway, h.opts.WriteTimeout)
+		_ = c.writeClose(CloseGoingAway)
 		return
 	}
 
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		h.readLoop(c)
-	}()
-	h.writeLoop(c)
-	<-readerDone
+	h.readLoop(c)
+	<-c.finished
 	h.unregisterClient(c)
 }
 
@@ -181,8 +194,8 @@ func (h *Hub) request(r request) bool {
 	}
 }
 
-// readFailed ends the writer: after the peer's close frame it answers with
-// a normal close, after any other error it sends nothing.
+// readFailed ends the connection: after the peer's close frame it answers
+// with a normal close, after any other error it sends nothing.
 func (c *client) readFailed(err error) {
 	if errors.Is(err, io.EOF) {
 		c.shutdown(CloseNormal)
@@ -191,62 +204,137 @@ func (c *client) readFailed(err error) {
 	c.shutdown(0)
 }
 
-// shutdown makes the writer send a close frame with code, unless code is
-// 0, and end. Only the first call has an effect.
+// enqueue queues f for the writer without blocking. It reports false when
+// the queue is full, and then queues nothing. A closing client accepts and
+// discards everything.
+func (c *client) enqueue(f *frame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return true
+	}
+	if len(c.queue) >= c.limit {
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.startWriter()
+	return true
+}
+
+// ping queues a ping unless frames are queued or being written, which
+// already show that the connection is alive.
+func (c *client) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.writing {
+		return
+	}
+	c.queue = append(c.queue, pingFrame)
+	c.startWriter()
+}
+
+// shutdown makes the writer drop the queue, send a close frame with code
+// (none when code is 0) and end the reader. Only the first call has an
+// effect.
 func (c *client) shutdown(code int) {
-	c.kickOnce.Do(func() {
-		c.closeCode = code
-		close(c.kick)
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.closing = true
+	c.closeCode = code
+	c.queue = nil
+	c.startWriter()
 }
 
-// writeLoop sends queued frames and pings until shutdown or a failed write.
-func (h *Hub) writeLoop(c *client) {
-	ping := time.NewTicker(h.opts.PingInterval)
-	defer ping.Stop()
+// startWriter starts the writer goroutine unless it runs. c.mu is held.
+func (c *client) startWriter() {
+	if !c.writing {
+		c.writing = true
+		go c.writeQueued()
+	}
+}
 
+// writeQueued writes the queue until it is empty, or until shutdown, when
+// it sends the close frame.
+func (c *client) writeQueued() {
 	for {
-		// A kicked client gets no more queued frames.
-		select {
-		case <-c.kick:
-			c.finish(h.opts.WriteTimeout)
+		c.mu.Lock()
+		if c.closing {
+			code := c.closeCode
+			c.mu.Unlock()
+			c.finish(code)
 			return
-		default:
 		}
+		batch := c.queue
+		if len(batch) == 0 {
+			c.writing = false
+			c.releaseBuffers()
+			c.mu.Unlock()
+			return
+		}
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
 
-		var err error
-		select {
-		case <-c.kick:
-			c.finish(h.opts.WriteTimeout)
-			return
-		case f := <-c.send:
-			err = c.writeFrame(f, h.opts.WriteTimeout)
-		case <-ping.C:
-			err = c.write(pingCodec, nil, h.opts.WriteTimeout)
-		}
-		if err != nil {
-			h.log.Debug("client write failed", "remote", c.remote, "error", err)
+		if err := c.writeBatch(batch); err != nil {
+			c.log.Debug("client write failed", "remote", c.remote, "error", err)
 			c.shutdown(0)
-			c.finish(h.opts.WriteTimeout)
-			return
+			continue
 		}
+		c.mu.Lock()
+		clear(batch)
+		c.spare = batch[:0]
+		c.mu.Unlock()
 	}
 }
 
-func (c *client) writeFrame(f *frame, timeout time.Duration) error {
-	if f.batch == nil {
-		return c.write(textCodec, f.data, timeout)
+// releaseBuffers frees large queue buffers of a client that went idle, so
+// that one burst does not raise its memory for good. c.mu is held.
+func (c *client) releaseBuffers() {
+	if cap(c.queue) > 32 {
+		c.queue = nil
 	}
-	for _, b := range f.batch {
-		if err := c.write(textCodec, b.data, timeout); err != nil {
+	if cap(c.spare) > 32 {
+		c.spare = nil
+	}
+}
+
+// writeBatch writes frames in order. It stops early when the client is
+// closing, because a dropped or stopped client needs no more events.
+func (c *client) writeBatch(batch []*frame) error {
+	for _, f := range batch {
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			return nil
+		}
+		if err := c.writeFrame(f); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *client) write(codec websocket.Codec, data []byte, timeout time.Duration) error {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+func (c *client) writeFrame(f *frame) error {
+	switch {
+	case f == pingFrame:
+		return c.write(pingCodec, nil)
+	case f.batch != nil:
+		for _, b := range f.batch {
+			if err := c.write(textCodec, b.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return c.write(textCodec, f.data)
+	}
+}
+
+func (c *client) write(codec websocket.Codec, data []byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
 	if err := codec.Send(c.ws, data); err != nil {
@@ -255,23 +343,23 @@ func (c *client) write(codec websocket.Codec, data []byte, timeout time.Duration
 	return nil
 }
 
-// finish sends the close frame chosen by shutdown and makes the reader
-// return: at once when no close frame was sent, else after the peer's
-// close frame or closeGrace.
-func (c *client) finish(timeout time.Duration) {
-	if c.closeCode == 0 {
+// finish sends the close frame and makes the reader return: at once when
+// no close frame was sent, else after the peer's close frame or closeGrace.
+func (c *client) finish(code int) {
+	defer close(c.finished)
+	if code == 0 {
 		_ = c.ws.SetReadDeadline(time.Now())
 		return
 	}
-	if err := c.writeClose(c.closeCode, timeout); err != nil {
+	if err := c.writeClose(code); err != nil {
 		_ = c.ws.SetReadDeadline(time.Now())
 		return
 	}
 	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
-func (c *client) writeClose(code int, timeout time.Duration) error {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+func (c *client) writeClose(code int) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
 	if err := c.ws.WriteClose(code); err != nil {

@@ -145,6 +145,11 @@ func (f *Follower) follow(ctx context.Context, last *int64) (delivered, final bo
 func (f *Follower) dial(ctx context.Context, since int64) (*websocket.Conn, error) {
 	location, err := url.Parse(f.URL)
 	if err != nil {
+		// url.Error repeats the whole URL, which may contain a token.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
 		return nil, fmt.Errorf("invalid feed URL: %w", err)
 	}
 	// A token given in the URL moves to the header, so that no error

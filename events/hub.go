@@ -153,6 +153,8 @@ func (h *Hub) Run(ctx context.Context) {
 	h.started.Store(true)
 	defer close(h.done)
 	h.log.Info("hub started")
+	ping := time.NewTicker(h.opts.PingInterval)
+	defer ping.Stop()
 
 	for {
 		select {
@@ -172,6 +174,10 @@ func (h *Hub) Run(ctx context.Context) {
 			h.handle(r)
 		case match := <-h.closeWhere:
 			h.closeMatching(match)
+		case <-ping.C:
+			for c := range h.clients {
+				c.ping()
+			}
 		}
 	}
 }
@@ -302,9 +308,7 @@ func (h *Hub) remember(e Event, f *frame) {
 func (h *Hub) fanOut(channel string, f *frame) {
 	var slow []*client
 	for c := range h.subs[channel] {
-		select {
-		case c.send <- f:
-		default:
+		if !c.enqueue(f) {
 			slow = append(slow, c)
 		}
 	}
@@ -409,13 +413,11 @@ func (h *Hub) replay(c *client, channel string, since int64) bool {
 
 // reply queues f for c alone, dropping c when its queue is full.
 func (h *Hub) reply(c *client, f *frame) bool {
-	select {
-	case c.send <- f:
-		return true
-	default:
+	if !c.enqueue(f) {
 		h.drop(c, "")
 		return false
 	}
+	return true
 }
 
 func (h *Hub) closeMatching(match func(any) bool) {
