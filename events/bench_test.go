@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,6 +55,19 @@ func (fc *frameCounter) wait(tb testing.TB) {
 
 // count reads server frames from r until an error and counts text frames.
 func (fc *frameCounter) count(r *bufio.Reader) {
+	readFrames(r, func() {
+		if fc.received.Add(1) >= fc.want.Load() {
+			select {
+			case fc.reached <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+// readFrames reads server frames from r until an error and calls onText
+// for each text frame.
+func readFrames(r *bufio.Reader, onText func()) {
 	var head [2]byte
 	var ext [8]byte
 	for {
@@ -76,14 +90,8 @@ func (fc *frameCounter) count(r *bufio.Reader) {
 		if _, err := r.Discard(int(length)); err != nil {
 			return
 		}
-		if head[0]&0x0f != opText {
-			continue
-		}
-		if fc.received.Add(1) >= fc.want.Load() {
-			select {
-			case fc.reached <- struct{}{}:
-			default:
-			}
+		if head[0]&0x0f == opText {
+			onText()
 		}
 	}
 }
@@ -232,6 +240,101 @@ func measureIdleConnection(b *testing.B) float64 {
 		raw.conn.Close()
 	}
 	return float64(after-before) / benchSubscribers
+}
+
+// arrivalTracker records, for each event of a paced run, when the last of
+// the subscribers received it. Every client receives the events in order,
+// so a client's k-th text frame is event k.
+type arrivalTracker struct {
+	subscribers int64
+	published   []time.Time
+	arrivals    []atomic.Int64
+	delays      []time.Duration
+	done        chan struct{}
+	remaining   atomic.Int64
+}
+
+func newArrivalTracker(subscribers, events int) *arrivalTracker {
+	tr := &arrivalTracker{
+		subscribers: int64(subscribers),
+		published:   make([]time.Time, events),
+		arrivals:    make([]atomic.Int64, events),
+		delays:      make([]time.Duration, events),
+		done:        make(chan struct{}),
+	}
+	tr.remaining.Store(int64(events))
+	return tr
+}
+
+// track counts the frames of one client.
+func (tr *arrivalTracker) track(r *bufio.Reader) {
+	next := 0
+	readFrames(r, func() {
+		k := next
+		next++
+		if k >= len(tr.arrivals) {
+			return
+		}
+		if tr.arrivals[k].Add(1) == tr.subscribers {
+			tr.delays[k] = time.Since(tr.published[k])
+			if tr.remaining.Add(-1) == 0 {
+				close(tr.done)
+			}
+		}
+	})
+}
+
+// BenchmarkHub_FanOutPaced publishes 200 events at 200 events/s to 1,000
+// subscribers and reports the p99, over the events, of the delay until the
+// last subscriber has an event. That bounds the p99 delay of single frames
+// from above.
+func BenchmarkHub_FanOutPaced(b *testing.B) {
+	const rate, count = 200, 200
+	for b.Loop() {
+		tr := newArrivalTracker(benchSubscribers, count)
+		hub := events.NewHub(events.HubOptions{Logger: slog.New(slog.DiscardHandler)})
+		go hub.Run(context.Background())
+		srv := httptest.NewServer(hub.Handler(nil))
+		raws := connectTracked(b, srv, tr)
+
+		tick := time.NewTicker(time.Second / rate)
+		for i := range count {
+			<-tick.C
+			tr.published[i] = time.Now()
+			hub.Publish(newEvent("cliq-aaaaaa", "run_1", int64(i+1), events.PhaseDone))
+		}
+		tick.Stop()
+		select {
+		case <-tr.done:
+		case <-time.After(waitTimeout):
+			b.Fatalf("%d events did not reach every subscriber", tr.remaining.Load())
+		}
+		for _, raw := range raws {
+			raw.conn.Close()
+		}
+		hub.Stop()
+		srv.Close()
+
+		slices.Sort(tr.delays)
+		b.ReportMetric(float64(tr.delays[count*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(tr.delays[count-1].Microseconds())/1000, "max-ms")
+	}
+}
+
+// connectTracked connects the tracker's subscribers to srv's hub.
+func connectTracked(b *testing.B, srv *httptest.Server, tr *arrivalTracker) []*rawConn {
+	var raws []*rawConn
+	for range tr.subscribers {
+		raw := MustDialRaw(b, srv, "/")
+		raw.Send(events.ClientMessage{Action: events.ActionSubscribe, Channel: "job:cliq-aaaaaa"})
+		raw.MustReadText()
+		if err := raw.conn.SetReadDeadline(time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+		go tr.track(raw.br)
+		raws = append(raws, raw)
+	}
+	return raws
 }
 
 // memInUse returns the heap and stack memory in use after a collection.

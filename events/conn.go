@@ -29,7 +29,7 @@ var textCodec = websocket.Codec{Marshal: func(v any) ([]byte, byte, error) {
 	return data, websocket.TextFrame, nil
 }}
 
-// pingCodec sends an empty ping frame. Clients answer with a pong, which
+// pingCodec sends an empty ping frame. Clients reply with a pong, which
 // x/net/websocket reads and discards.
 var pingCodec = websocket.Codec{Marshal: func(any) ([]byte, byte, error) {
 	return nil, websocket.PingFrame, nil
@@ -47,7 +47,7 @@ type client struct {
 	log          *slog.Logger
 
 	// mu guards the fields below it. queue is bounded by limit. writing
-	// tells whether a writer goroutine runs. closing is set by shutdown,
+	// reports whether a writer goroutine runs. closing is set by shutdown,
 	// with closeCode the close code to send (0 sends none because the
 	// connection is already broken).
 	mu        sync.Mutex
@@ -194,8 +194,8 @@ func (h *Hub) request(r request) bool {
 	}
 }
 
-// readFailed ends the connection: after the peer's close frame it answers
-// with a normal close, after any other error it sends nothing.
+// readFailed ends the connection. After the peer's close frame it replies
+// with a normal close, and after any other error it sends nothing.
 func (c *client) readFailed(err error) {
 	if errors.Is(err, io.EOF) {
 		c.shutdown(CloseNormal)

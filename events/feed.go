@@ -51,8 +51,9 @@ func NewFeed() *Feed {
 }
 
 // Append stores e, which already carries its seq, and wakes the followers.
-// It never blocks on a follower. Seqs must increase from one call to the
-// next. After Close, Append does nothing.
+// It never waits for a follower. Callers must pass increasing seqs, because
+// since is looked up by binary search, and Append does not check them.
+// After Close, Append does nothing.
 func (f *Feed) Append(e Event) {
 	e.Channel = ""
 	data := encodeFeedEvent(e)
@@ -249,7 +250,7 @@ func (f *Feed) write(ws *websocket.Conn, codec websocket.Codec, data []byte) err
 }
 
 // closeNormally sends close code 1000 and gives the follower closeGrace to
-// answer before the connection is closed.
+// reply before the connection is closed.
 func (f *Feed) closeNormally(ws *websocket.Conn) error {
 	if err := ws.SetWriteDeadline(time.Now().Add(f.writeTimeout)); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)

@@ -70,15 +70,15 @@ func (o HubOptions) withDefaults() HubOptions {
 
 // Hub fans events out to WebSocket clients. One goroutine, Run, owns every
 // client and subscription. Publish only queues an event for it, and the
-// hub sends to a client by a non-blocking send on the client's buffered
-// queue, so neither a publisher nor one client ever waits for another
+// hub hands a frame to a client by a non-blocking append to the client's
+// bounded queue, so neither a publisher nor a client waits for another
 // client.
 type Hub struct {
 	opts HubOptions
 	log  *slog.Logger
 
 	// pending is the queue between Publish and Run, guarded by pendingMu.
-	// wake has room for one signal, which tells Run that pending has events.
+	// wake has room for one signal, which wakes Run when pending has events.
 	pendingMu sync.Mutex
 	pending   []Event
 	dropped   int64
@@ -184,9 +184,15 @@ func (h *Hub) Run(ctx context.Context) {
 
 // Publish queues e for the channel job:<e.InstanceID>, and for the jobs
 // channel when e is a depth-0 pipeline_start, pipeline_done or
-// pipeline_error. Publish never blocks on clients. When PublishLimit events
+// pipeline_error. Publish never waits for clients. When PublishLimit events
 // already wait for the hub goroutine, e is dropped and a warning is logged.
+// After Run has returned, Publish drops e silently.
 func (h *Hub) Publish(e Event) {
+	select {
+	case <-h.done:
+		return
+	default:
+	}
 	h.pendingMu.Lock()
 	if len(h.pending) >= h.opts.PublishLimit {
 		h.dropped++
