@@ -49,9 +49,9 @@ func resolveAgents(t *Team, s settings.Map) (map[string]agentSpec, error) {
 // resolveAgent returns the agent of one phase.
 func resolveAgent(ph *Phase, s settings.Map) (agentSpec, error) {
 	if ph.Type == TypeTeam {
-		// NOTE: nested team runs are not implemented in this engine yet.
-		return agentSpec{}, fmt.Errorf("phase %q: type team is not supported by this version of the engine; "+
-			"inline the sub-team's phases instead", ph.Name)
+		// A team phase runs a nested pipeline, which resolves its own
+		// agents (see loadSubTeams).
+		return agentSpec{}, nil
 	}
 
 	name := ph.Agent

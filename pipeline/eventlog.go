@@ -59,11 +59,38 @@ func (l *eventLog) emit(typ, phase string, data map[string]any) events.Event {
 		Phase:      phase,
 		Data:       data,
 	}
+	l.publishLocked(e)
+	return e
+}
+
+// relay appends an event of the nested run of team phase teamPhase as an
+// event of this run: it gets this run's ids and next seq, its phase is
+// prefixed with teamPhase, and its depth is raised by one. Time and data
+// stay as the nested run recorded them, and the data map is shared, so no
+// one may change it.
+func (l *eventLog) relay(e events.Event, teamPhase string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	l.seq++
+	l.publishLocked(events.Event{
+		Type:       e.Type,
+		InstanceID: l.instanceID,
+		RunID:      l.runID,
+		Seq:        l.seq,
+		Time:       e.Time,
+		Phase:      nestedPhaseName(teamPhase, e.Phase),
+		Depth:      e.Depth + 1,
+		Data:       e.Data,
+	})
+}
+
+// publishLocked writes e to events.jsonl and passes it to every sink.
+func (l *eventLog) publishLocked(e events.Event) {
 	l.write(e)
 	for _, sink := range l.sinks {
 		sink(e)
 	}
-	return e
 }
 
 // write appends e as one JSON line.

@@ -53,6 +53,10 @@ type Options struct {
 	// locked, so it must return quickly and must not call back into the
 	// Pipeline.
 	OnEvent func(events.Event)
+	// ResolveTeam finds the sub-team that a team phase names; nil uses
+	// DefaultTeamResolver. The CLI sets it to the team library's lookup,
+	// which also knows the built-in teams.
+	ResolveTeam TeamResolver
 }
 
 // Pipeline runs one project's assembled team against its requirement. It is
@@ -66,6 +70,14 @@ type Pipeline struct {
 	requirement string
 	inputs      map[string]string
 	agents      map[string]agentSpec // phase name -> resolved agent
+	subTeams    map[string]*subTeam  // team phase name -> its sub-team
+	maxDepth    int                  // the setting teams.max_depth
+	// depth is 0 for a run that cliq started, and one more for each team
+	// phase between it and that run.
+	depth int
+	// onState, when set, receives the run state after every write of
+	// run.json, so that the parent of a nested run can show its phases.
+	onState func(RunState)
 }
 
 // Open prepares a run of the project at projectDir. It checks that a team
@@ -170,7 +182,16 @@ func (p *Pipeline) load() error {
 		return err
 	}
 	p.agents = agents
-	return nil
+
+	if p.maxDepth, err = maxDepth(p.opts.Settings); err != nil {
+		return err
+	}
+	resolve := p.opts.ResolveTeam
+	if resolve == nil {
+		resolve = DefaultTeamResolver
+	}
+	p.subTeams, err = loadSubTeams(team, inputs, []string{team.Name}, p.opts.Settings, resolve)
+	return err
 }
 
 // ExitCode maps a final run status to the exit code of cliq run: completed

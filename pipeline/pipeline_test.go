@@ -149,7 +149,7 @@ func TestResolveAgent(t *testing.T) {
 		{"EmptyCommand", Phase{Name: "a", Type: TypeStandard, Agent: "x"},
 			settings.Map{"agents": settings.Map{"x": settings.Map{"command": []any{}}}}, nil, "agents.x.command is empty"},
 		{"NoDefault", Phase{Name: "a", Type: TypeStandard}, nil, nil, "default_agent is not set"},
-		{"TeamPhase", Phase{Name: "sub", Type: TypeTeam}, nil, nil, "type team is not supported"},
+		{"TeamPhase", Phase{Name: "sub", Type: TypeTeam}, nil, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

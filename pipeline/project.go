@@ -127,12 +127,16 @@ func LoadProjectTeam(projectDir string) (*Team, error) {
 }
 
 // Assemble validates the team in teamDir and copies its team.yml and
-// roles/*.md into projectDir/.cliq, creating .cliq when it is missing. A
-// previously assembled team is replaced completely, stale roles included.
-// Nothing is written when the team is invalid. The returned team is the
-// one now assembled, with Dir set to projectDir/.cliq.
+// roles/*.md into projectDir/.cliq, creating .cliq when it is missing. The
+// sub-teams that its team phases name by path are copied too, into
+// .cliq/subteams/<phase>/, so the assembled team runs without its source
+// directory. A previously assembled team is replaced completely, stale
+// roles included. Nothing is written when the team is invalid or includes
+// itself by path (ErrTeamCycle). The returned team is the one now
+// assembled, with Dir set to projectDir/.cliq.
 func Assemble(projectDir, teamDir string) (*Team, error) {
-	if _, err := LoadTeam(teamDir); err != nil {
+	team, err := LoadTeam(teamDir)
+	if err != nil {
 		return nil, err
 	}
 	cliqDir := filepath.Join(projectDir, ProjectDirName)
@@ -146,6 +150,9 @@ func Assemble(projectDir, teamDir string) (*Team, error) {
 	}
 	defer os.RemoveAll(stage)
 	if err := stageTeam(stage, teamDir); err != nil {
+		return nil, fmt.Errorf("assemble: %w", err)
+	}
+	if err := stageSubTeams(stage, team, []string{team.Name}); err != nil {
 		return nil, fmt.Errorf("assemble: %w", err)
 	}
 	if err := swapTeam(cliqDir, stage); err != nil {
@@ -190,9 +197,10 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, data, 0o644)
 }
 
-// swapTeam moves the staged roles directory and team.yml into cliqDir. The
-// roles go first, so a reader never sees the new team.yml with the old
-// roles. Each rename is atomic, but the pair is not.
+// swapTeam moves the staged roles directory, the staged sub-teams and
+// team.yml into cliqDir. The roles and sub-teams go first, so a reader
+// never sees the new team.yml with the old roles. Each rename is atomic,
+// but the sequence is not.
 func swapTeam(cliqDir, stage string) error {
 	roles := filepath.Join(cliqDir, RolesDirName)
 	old := filepath.Join(stage, "old-roles")
@@ -204,6 +212,12 @@ func swapTeam(cliqDir, stage string) error {
 	}
 	if err := os.Rename(filepath.Join(stage, RolesDirName), roles); err != nil {
 		if hadRoles {
+			_ = os.Rename(old, roles)
+		}
+		return err
+	}
+	if err := swapSubTeams(cliqDir, stage); err != nil {
+		if hadRoles && os.Rename(roles, filepath.Join(stage, "new-roles")) == nil {
 			_ = os.Rename(old, roles)
 		}
 		return err

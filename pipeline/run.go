@@ -151,6 +151,7 @@ func (p *Pipeline) newRunner() (*runner, error) {
 		InstanceID: p.instanceID, RunID: r.runID, Status: StatusRunning, Team: p.team.Name,
 		PID: os.Getpid(), StartedAt: r.start.UTC(), Phases: states,
 	})
+	r.state.onWrite = p.onState
 	if err := r.state.update(func(*RunState) {}); err != nil {
 		return nil, err
 	}
@@ -180,9 +181,10 @@ func (r *runner) openLogs() error {
 }
 
 // clearRunFiles removes what the previous run left in the project:
-// events.jsonl, orchestrator.log, channels, files and _ws.json.
+// events.jsonl, orchestrator.log, channels, files, the state of nested
+// runs (teams) and _ws.json.
 func clearRunFiles(cliqDir string) error {
-	for _, name := range []string{"events.jsonl", "orchestrator.log", "channels", "files",
+	for _, name := range []string{"events.jsonl", "orchestrator.log", "channels", "files", nestedRunsDirName,
 		filepath.Join("signals", "_ws.json")} {
 		if err := os.RemoveAll(filepath.Join(cliqDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("clear previous run: %w", err)

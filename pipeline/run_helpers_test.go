@@ -116,7 +116,13 @@ func MustRun(tb testing.TB, dir string, s settings.Map) (*RunState, []events.Eve
 // ReadEventLog parses .cliq/events.jsonl.
 func ReadEventLog(tb testing.TB, dir string) []events.Event {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(dir, ".cliq", "events.jsonl"))
+	return ReadEventFile(tb, filepath.Join(dir, ".cliq", "events.jsonl"))
+}
+
+// ReadEventFile parses the events.jsonl file at path.
+func ReadEventFile(tb testing.TB, path string) []events.Event {
+	tb.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -120,9 +120,11 @@ func (r *runner) launch(ctx context.Context, pr *phaseRun) {
 		ps.Error = ""
 		ps.ExitCode = nil
 	})
-	r.events.emit(events.PhaseStart, pr.phase.Name, map[string]any{
-		"type": pr.phase.Type, "agent": pr.agent.Name, "iteration": iteration,
-	})
+	data := map[string]any{"type": pr.phase.Type, "agent": pr.agent.Name, "iteration": iteration}
+	if pr.phase.Type == TypeTeam {
+		data["team"] = r.p.subTeams[pr.phase.Name].team.Name
+	}
+	r.events.emit(events.PhaseStart, pr.phase.Name, data)
 	r.text.printf("%s: started (agent %s, iteration %d)", pr.phase.Name, pr.agent.Name, iteration)
 
 	r.running++
@@ -344,6 +346,8 @@ func (r *runner) executePhase(ctx context.Context, job phaseJob) phaseResult {
 	switch {
 	case job.phase.Type == TypeGate:
 		res = r.runGate(ctx, job)
+	case job.phase.Type == TypeTeam:
+		res = r.runTeamPhase(ctx, job)
 	case job.agent.isExec():
 		res = r.runExecPhase(ctx, job)
 	default:

@@ -39,6 +39,9 @@ type stateFile struct {
 	path  string
 	state RunState
 	index map[string]int // phase name -> index in state.Phases
+	// onWrite, when set, receives a copy of the state after every
+	// successful write. It runs with mu held.
+	onWrite func(RunState)
 }
 
 // newStateFile returns a stateFile for st that writes to path.
@@ -86,6 +89,11 @@ func (s *stateFile) writeLocked() error {
 	}
 	if err := settings.WriteAtomic(s.path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write run state: %w", err)
+	}
+	if s.onWrite != nil {
+		st := s.state
+		st.Phases = append([]PhaseState(nil), s.state.Phases...)
+		s.onWrite(st)
 	}
 	return nil
 }
