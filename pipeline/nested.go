@@ -138,10 +138,10 @@ func isPathTeamRef(ref string) bool {
 }
 
 // loadSubTeams loads the sub-team of every team phase of t, recursively.
-// inputs are t's input values; each phase's inputs are substituted with
-// them and checked against the sub-team's declared inputs, and every
-// sub-team phase's agent is resolved, so that these errors surface before
-// the run starts.
+// inputs are the input values of t, which are substituted into each team
+// phase's inputs. Those are checked against the inputs the sub-team
+// declares, and the agents of the sub-team's phases are resolved, so these
+// errors surface before the run starts.
 func loadSubTeams(t *Team, inputs map[string]string, chain []string, s settings.Map,
 	resolve TeamResolver) (map[string]*subTeam, error) {
 	out := map[string]*subTeam{}

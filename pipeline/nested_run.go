@@ -142,8 +142,8 @@ func (r *runner) nestedRequirement(job phaseJob) (string, error) {
 	return b.String(), nil
 }
 
-// writeNestedInputs writes req_spec.md and inputs.json (mode 0600, as cliq
-// req writes it) into the nested run's directory.
+// writeNestedInputs writes req_spec.md and inputs.json into the nested
+// run's directory, with the file modes that cliq req uses.
 func writeNestedInputs(stateDir, requirement string, inputs map[string]string) error {
 	data, err := json.MarshalIndent(inputs, "", "  ")
 	if err != nil {
@@ -211,7 +211,8 @@ type prefixWriter struct {
 	prefix string
 }
 
-// Write logs every line of b and never fails.
+// Write logs every line of b. It returns no error, because textLog
+// ignores its write errors.
 func (w prefixWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 		w.text.printf("%s: %s", w.prefix, line)

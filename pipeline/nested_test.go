@@ -43,9 +43,9 @@ func relayed(evs []events.Event, teamPhase string) []events.Event {
 }
 
 // CheckRelayed checks that the parent's relayed events of teamPhase are
-// exactly the nested run's own events.jsonl, in the same order, with the
-// phase prefixed and the depth raised by one, and that they all come
-// between the team phase's phase_start and its last phase_done.
+// exactly the events in the nested run's own events.jsonl, in order, with
+// the phase prefixed and the depth raised by one. It also checks that they
+// all come between the team phase's phase_start and its last phase_done.
 func CheckRelayed(tb testing.TB, dir, teamPhase string, parent []events.Event) {
 	tb.Helper()
 	nested := ReadEventFile(tb, filepath.Join(dir, ".cliq", nestedRunsDirName, teamPhase, "events.jsonl"))
@@ -103,6 +103,7 @@ func TestPipeline_RunNested(t *testing.T) {
 		if !slices.Equal(top, want) {
 			t.Errorf("depth 0 events = %v, want %v", top, want)
 		}
+
 		sub := relayed(evs, "audit")
 		if sub[0].Type != events.PipelineStart || sub[0].Phase != "audit" || sub[0].Depth != 1 {
 			t.Errorf("first relayed event = %s/%s depth %d, want pipeline_start/audit depth 1",
@@ -111,12 +112,14 @@ func TestPipeline_RunNested(t *testing.T) {
 		if e := sub[len(sub)-1]; e.Type != events.PipelineDone || e.Phase != "audit" || e.Final() {
 			t.Errorf("last relayed event = %s/%s final %v, want a non-final pipeline_done/audit", e.Type, e.Phase, e.Final())
 		}
+
 		if n := len(filterEvents(evs, events.PhaseStart, "audit.scan-b")); n != 2 {
 			t.Errorf("audit.scan-b started %d times, want 2", n)
 		}
 		if n := len(filterEvents(evs, events.PhaseStart, "audit.scan-a")); n != 1 {
 			t.Errorf("audit.scan-a started %d times, want 1", n)
 		}
+
 		var verdicts []any
 		for _, e := range filterEvents(evs, events.GateVerdict, "audit.verify") {
 			verdicts = append(verdicts, e.Data["verdict"])
@@ -400,16 +403,16 @@ func TestOpen_SubTeams(t *testing.T) {
 			team:  nestedTeam("@t/parent", teamPhase("sub", "@lib/child", "")),
 			roles: map[string]string{"sub": "Run the child."},
 		})
-		var asked []string
+		var requested []string
 		p, err := Open(dir, Options{ResolveTeam: func(base, ref string) (string, error) {
-			asked = append(asked, ref)
+			requested = append(requested, ref)
 			return child, nil
 		}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(asked, []string{"@lib/child"}) {
-			t.Errorf("resolver got %v, want [@lib/child]", asked)
+		if !slices.Equal(requested, []string{"@lib/child"}) {
+			t.Errorf("resolver got %v, want [@lib/child]", requested)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
@@ -546,5 +549,110 @@ func TestNestPhases(t *testing.T) {
 	}
 	if in[0].Name != "a" || in[1].Phases[0].Name != "inner.x" {
 		t.Error("nestPhases changed its input")
+	}
+}
+
+func TestPipeline_RunNestedEventServer(t *testing.T) {
+	dir := MustProject(t, testProject{
+		team: nestedTeam("@t/parent", `    - name: first
+      agent: exec
+      commands:
+        - name: hold
+          run: "touch started && `+waitScript("go")+`"
+          escalate_on_fail: true
+`+teamPhase("audit", "@testdata/nested-child", "      depends_on: [first]\n      inputs: {target: served}\n")),
+		roles: map[string]string{"audit": "Audit it."},
+	})
+	child := MustRead(t, filepath.Join(testdataDir, "teams", "nested-child", TeamFileName))
+	MustInstallTeam(t, "@testdata/nested-child", child, nil)
+
+	p, err := Open(dir, Options{Grace: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	done := make(chan *RunState, 1)
+	go func() {
+		st, err := p.Run(ctx)
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		done <- st
+	}()
+
+	waitForFile(t, filepath.Join(dir, "started"))
+	info, err := ReadWSInfo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed := follow(t, info, "")
+	MustWrite(t, filepath.Join(dir, "go"), "")
+
+	var st *RunState
+	select {
+	case st = <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("run did not finish")
+	}
+	if st == nil || st.Status != StatusCompleted {
+		t.Fatalf("state = %+v, want completed", st)
+	}
+	var got []events.Event
+	select {
+	case got = <-followed:
+	case <-time.After(testTimeout):
+		t.Fatal("follower did not finish")
+	}
+	want := ReadEventLog(t, dir)
+	CheckRelayed(t, dir, "audit", want)
+	if len(got) != len(want) {
+		t.Fatalf("follower got %d events (%s), events.jsonl has %d (%s)",
+			len(got), eventTypes(got), len(want), eventTypes(want))
+	}
+	for i := range want {
+		if got[i].Seq != want[i].Seq || got[i].Type != want[i].Type || got[i].Phase != want[i].Phase ||
+			got[i].Depth != want[i].Depth {
+			t.Errorf("event %d = %d/%s/%s depth %d, want %d/%s/%s depth %d", i, got[i].Seq, got[i].Type,
+				got[i].Phase, got[i].Depth, want[i].Seq, want[i].Type, want[i].Phase, want[i].Depth)
+		}
+	}
+	if n := len(relayed(got, "audit")); n == 0 {
+		t.Error("the follower received no relayed event of audit")
+	}
+}
+
+func TestPipeline_RunNestedRouted(t *testing.T) {
+	dir := MustProject(t, testProject{
+		team: nestedTeam("@t/parent", teamPhase("sub", "@t/counter", "")+`    - name: check
+      type: gate
+      depends_on: [sub]
+      commands: [{name: fixed, run: "test -f fixed"}]
+`),
+		roles: map[string]string{"sub": "Count the runs."},
+	})
+	MustInstallTeam(t, "@t/counter", nestedTeam("@t/counter", `    - name: count
+      agent: exec
+      commands:
+        - name: count
+          run: "n=$(cat runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > runs; if [ $n -ge 2 ]; then touch fixed; fi"
+`), nil)
+
+	st, evs := MustRun(t, dir, nil)
+	if st.Status != StatusCompleted {
+		t.Fatalf("status = %s (%s), want completed", st.Status, st.Reason)
+	}
+	if n := len(filterEvents(evs, events.PhaseStart, "sub")); n != 2 {
+		t.Errorf("sub started %d times, want 2", n)
+	}
+	if n := len(filterEvents(evs, events.PipelineStart, "sub")); n != 2 {
+		t.Errorf("nested pipeline_start relayed %d times, want 2: one nested run per iteration", n)
+	}
+	req := MustRead(t, filepath.Join(dir, ".cliq", nestedRunsDirName, "sub", RequirementFileName))
+	if !strings.HasPrefix(req, "Count the runs.") || !strings.Contains(req, "## Feedback from gate check (iteration 1)") {
+		t.Errorf("requirement of the second nested run = %q, want the role and the gate's feedback", req)
+	}
+	if got := phaseState(t, st, "sub").Phases; len(got) != 1 || got[0].Name != "sub.count" || got[0].Iteration != 1 {
+		t.Errorf("nested phases = %+v, want sub.count of the latest nested run", got)
 	}
 }
