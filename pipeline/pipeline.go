@@ -49,13 +49,14 @@ type Options struct {
 	// Logger receives structured log lines; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every event in seq order, after the
-	// event was written to events.jsonl. It runs while the event log is
+	// event was written to events.jsonl. That includes the events relayed
+	// from the nested runs of team phases, which have a depth above 0. It runs while the event log is
 	// locked, so it must return quickly and must not call back into the
 	// Pipeline.
 	OnEvent func(events.Event)
 	// ResolveTeam finds the sub-team that a team phase names; nil uses
 	// DefaultTeamResolver. The CLI sets it to the team library's lookup,
-	// which also knows the built-in teams.
+	// which also finds the built-in teams.
 	ResolveTeam TeamResolver
 }
 

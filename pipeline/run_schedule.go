@@ -122,10 +122,14 @@ func (r *runner) launch(ctx context.Context, pr *phaseRun) {
 	})
 	data := map[string]any{"type": pr.phase.Type, "agent": pr.agent.Name, "iteration": iteration}
 	if pr.phase.Type == TypeTeam {
-		data["team"] = r.p.subTeams[pr.phase.Name].team.Name
+		team := r.p.subTeams[pr.phase.Name].team.Name
+		data["team"] = team
+		r.events.emit(events.PhaseStart, pr.phase.Name, data)
+		r.text.printf("%s: started (team %s, iteration %d)", pr.phase.Name, team, iteration)
+	} else {
+		r.events.emit(events.PhaseStart, pr.phase.Name, data)
+		r.text.printf("%s: started (agent %s, iteration %d)", pr.phase.Name, pr.agent.Name, iteration)
 	}
-	r.events.emit(events.PhaseStart, pr.phase.Name, data)
-	r.text.printf("%s: started (agent %s, iteration %d)", pr.phase.Name, pr.agent.Name, iteration)
 
 	r.running++
 	started := pr.started
