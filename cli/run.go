@@ -16,6 +16,7 @@ import (
 	"cliq/pipeline"
 	"cliq/settings"
 	"cliq/store"
+	"cliq/teams"
 )
 
 const runUsage = `
@@ -79,8 +80,11 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	p, err := pipeline.Open(project, pipeline.Options{
 		RunID:    *runID,
 		Settings: resolved,
-		Grace:    *grace,
-		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		ResolveTeam: func(base, ref string) (string, error) {
+			return teams.Resolve(home, base, ref)
+		},
+		Grace:  *grace,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		OnEvent: func(e events.Event) {
 			progress.print(e)
 			history.record(e)
@@ -118,6 +122,7 @@ type history struct {
 	db     *store.DB
 	stderr io.Writer
 	run    store.Run
+	warned bool // a failed write was reported; later ones are not
 }
 
 func openHistory(ctx context.Context, env *Env, home string, global settings.Map) *history {
@@ -148,9 +153,16 @@ func (h *history) record(e events.Event) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.db.PutRun(ctx, h.run); err != nil {
-		fmt.Fprintf(h.stderr, "cliq: warning: run history not recorded: %v\n", err)
+	err := h.db.PutRun(ctx, h.run)
+	if err == nil || h.warned {
+		return
 	}
+	h.warned = true
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(h.stderr, "cliq: warning: run history not recorded: instance %s is not in the registry; run 'cliq init' to register it\n", e.InstanceID)
+		return
+	}
+	fmt.Fprintf(h.stderr, "cliq: warning: run history not recorded: %v\n", err)
 }
 
 func (h *history) finish(at time.Time, status, reason string) {
@@ -185,8 +197,14 @@ func describeEvent(e events.Event) string {
 	d := e.Data
 	switch e.Type {
 	case events.PipelineStart:
+		if e.Depth > 0 {
+			return fmt.Sprintf("sub-team %v of phase %s started: phases %v", d["team"], e.Phase, joinAny(d["phases"]))
+		}
 		return fmt.Sprintf("run %s started: team %v, phases %v", e.RunID, d["team"], joinAny(d["phases"]))
 	case events.PhaseStart:
+		if d["type"] == "team" {
+			return fmt.Sprintf("phase %s started (sub-team %v, iteration %v)", e.Phase, d["team"], d["iteration"])
+		}
 		return fmt.Sprintf("phase %s started (%v, agent %v, iteration %v)", e.Phase, d["type"], d["agent"], d["iteration"])
 	case events.PhaseDone:
 		return fmt.Sprintf("phase %s done in %s", e.Phase, millis(d["duration_ms"]))
@@ -207,15 +225,24 @@ func describeEvent(e events.Event) string {
 	case events.GateIteration:
 		return fmt.Sprintf("gate %s iteration %v of %v", e.Phase, d["iteration"], d["max_iterations"])
 	case events.PipelineDone:
-		return fmt.Sprintf("run %s completed in %s", e.RunID, millis(d["duration_ms"]))
+		return fmt.Sprintf("%s completed in %s", runLabel(e), millis(d["duration_ms"]))
 	case events.PipelineError:
-		line := fmt.Sprintf("run %s %v: %v", e.RunID, d["status"], d["reason"])
+		line := fmt.Sprintf("%s %v: %v", runLabel(e), d["status"], d["reason"])
 		if ph, ok := d["phase"].(string); ok && ph != "" {
 			line += fmt.Sprintf(" (phase %s)", ph)
 		}
 		return line
 	}
 	return ""
+}
+
+// runLabel names the run of a pipeline-level event: the run itself, or the
+// sub-team of a team phase for relayed events.
+func runLabel(e events.Event) string {
+	if e.Depth > 0 {
+		return "sub-team of phase " + e.Phase
+	}
+	return "run " + e.RunID
 }
 
 func colorFor(eventType string) string {
@@ -299,7 +326,11 @@ func printPhases(w io.Writer, phases []pipeline.PhaseState, indent string) {
 		if ph.Error != "" {
 			extra += " error: " + firstLine(ph.Error)
 		}
-		fmt.Fprintf(w, "%s%-20s %-10s %s%s\n", indent, ph.Name, ph.Status, ph.Agent, extra)
+		agent := ph.Agent
+		if ph.Type == pipeline.TypeTeam {
+			agent = "(team)"
+		}
+		fmt.Fprintf(w, "%s%-20s %-10s %s%s\n", indent, ph.Name, ph.Status, agent, extra)
 		printPhases(w, ph.Phases, indent+"  ")
 	}
 }
