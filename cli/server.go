@@ -107,18 +107,18 @@ func runServerStart(ctx context.Context, env *Env, args []string) error {
 	if err := claimHome(ctx, env, home); err != nil {
 		return err
 	}
-	logger, closeLog, err := openServerLog(env, home, global)
+	logs, err := openServerLogs(env, home, global)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
+	defer logs.Close()
 
 	db, err := openStore(ctx, home, global)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	srv, token, err := newServer(ctx, home, global, db, logger, *host, *port)
+	srv, token, err := newServer(ctx, home, global, db, logs, *host, *port)
 	if err != nil {
 		return err
 	}
@@ -155,33 +155,29 @@ func claimHome(ctx context.Context, env *Env, home string) error {
 	return nil
 }
 
-// openServerLog returns a JSON logger that writes to stderr and to the
-// rotating $CLIQ_HOME/logs/server.log at logging.server_level.
-func openServerLog(env *Env, home string, global settings.Map) (*slog.Logger, func(), error) {
-	levelName, _ := settings.LogLevelSettings(global)
-	level, err := logging.ParseLevel(levelName)
+// openServerLogs opens the JSON logs that go to stderr and to the rotating
+// $CLIQ_HOME/logs/server.log, at the levels of the global settings, and
+// keeps CLIQ_ADMIN_TOKEN out of them.
+func openServerLogs(env *Env, home string, global settings.Map) (*logging.Logs, error) {
+	logs, err := logging.Open(home, global, env.Stderr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("setting logging.server_level: %w", err)
+		return nil, fmt.Errorf("open server log: %w", err)
 	}
-	maxBytes, maxFiles := settings.LogRotation(global)
-	file, err := logging.NewRotatingFile(logging.Path(home), maxBytes, maxFiles)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open server log: %w", err)
-	}
-	logger := logging.New(io.MultiWriter(env.Stderr, file), level)
-	return logger, func() { file.Close() }, nil
+	logs.AddSecrets(os.Getenv(AdminTokenEnv))
+	return logs, nil
 }
 
 // newServer builds the server: a new session token, the verifier, the
 // seeded admin token and the CORS origins from the settings.
-func newServer(ctx context.Context, home string, global settings.Map, db *store.DB, logger *slog.Logger, host string, port int) (*server.Server, string, error) {
+func newServer(ctx context.Context, home string, global settings.Map, db *store.DB, logs *logging.Logs, host string, port int) (*server.Server, string, error) {
 	token, err := auth.NewSessionToken()
 	if err != nil {
 		return nil, "", err
 	}
 	verifier := auth.NewVerifier(token, db)
-	verifier.SetLogger(logger.With("component", logging.ComponentAuth))
-	if err := seedAdminToken(ctx, db, logger); err != nil {
+	logs.AddSecrets(token)
+	verifier.SetLogger(logs.Logger(logging.ComponentAuth))
+	if err := seedAdminToken(ctx, db, logs.Logger(logging.ComponentServer)); err != nil {
 		return nil, "", err
 	}
 	origins, _, err := settings.Strings(global, "server.cors_origins")
@@ -190,7 +186,7 @@ func newServer(ctx context.Context, home string, global settings.Map, db *store.
 	}
 	srv, err := server.New(server.Config{
 		Home: home, Host: host, Port: port, DB: db, Verifier: verifier, SessionToken: token,
-		Logger: logger, Version: Version, CORSOrigins: origins,
+		Logger: logs.Base(), Logs: logs, Version: Version, CORSOrigins: origins,
 	})
 	if err != nil {
 		return nil, "", err
@@ -209,7 +205,7 @@ func seedAdminToken(ctx context.Context, db *store.DB, logger *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", AdminTokenEnv, err)
 	}
-	logger.Info("admin token seeded", "component", logging.ComponentServer, "token_id", id, "created", created)
+	logger.Info("admin token seeded", "token_id", id, "created", created)
 	return nil
 }
 

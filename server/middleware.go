@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cliq/auth"
+	"cliq/logging"
 )
 
 // Verifier checks a bearer token. auth.Verifier is the implementation used
@@ -151,7 +152,7 @@ func (s *Server) checkWebSocketOrigin(r *http.Request) bool {
 	return origin == "" || s.originAllowed(origin)
 }
 
-// logRequests logs one debug line per request, recovers from a panic in a
+// logRequests logs one trace line per request, recovers from a panic in a
 // handler with a 500, and never logs a token.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,9 +168,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 					s.writeError(rec, r, internalError("internal error", nil))
 				}
 			}
-			s.log.Debug("request", "method", r.Method, "url", redactURL(r.URL),
-				"status", rec.statusOr200(), "duration_ms", time.Since(start).Milliseconds(),
-				"remote", r.RemoteAddr)
+			if s.log.Enabled(r.Context(), logging.LevelTrace) {
+				s.log.Log(r.Context(), logging.LevelTrace, "request", "method", r.Method, "url", redactURL(r.URL),
+					"status", rec.statusOr200(), "duration_ms", time.Since(start).Milliseconds(),
+					"remote", r.RemoteAddr)
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"cliq/events"
+	"cliq/logging"
 	"cliq/store"
 )
 
@@ -62,6 +63,13 @@ type Config struct {
 	CancelWait time.Duration
 	// Hub configures the event hub; Logger is filled in from Logger.
 	Hub events.HubOptions
+	// Logs, when set, takes the new global settings after
+	// /settings/update/ writes them, so that log levels change without a
+	// restart, and learns the secrets written there.
+	Logs *logging.Logs
+	// IntegrationTimeout bounds one /integrations/test/ request; zero
+	// means integrations.DefaultTimeout (10 s).
+	IntegrationTimeout time.Duration
 }
 
 // Server serves the API and the event stream. Create it with New, then
