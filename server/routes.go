@@ -40,6 +40,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /ws", s.websocket())
 	s.handle("GET /ws/", s.websocket())
 	s.registerSettingsRoutes()
+	s.registerTeamRoutes()
 
 	// Every other request: 405 with Allow for a known path, else 404, both
 	// as JSON. Without this catch-all, ServeMux would answer in plain text.
