@@ -72,6 +72,8 @@ func cliqBinary(tb testing.TB) string {
 type cliqEnv struct {
 	bin  string
 	home string
+	// env holds extra KEY=value pairs, set after the defaults.
+	env []string
 }
 
 func newCliqEnv(tb testing.TB) *cliqEnv {
@@ -83,6 +85,7 @@ func (e *cliqEnv) command(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(e.bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CLIQ_HOME="+e.home, "CLIQ_DATABASE_URL=", "CLIQ_ADMIN_TOKEN=")
+	cmd.Env = append(cmd.Env, e.env...)
 	return cmd
 }
 
