@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,8 +90,8 @@ Examples:
 
 func runServerStart(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "server start", serverStartUsage)
-	port := fs.Int("port", server.DefaultPort, "TCP `port` to listen on; 0 picks a free one")
-	host := fs.String("host", server.DefaultHost, "`address` to listen on; 0.0.0.0 listens on every interface")
+	port := fs.Int("port", server.DefaultPort, "TCP `port` to listen on (default server.port); 0 picks a free one")
+	host := fs.String("host", server.DefaultHost, "`address` to listen on (default server.host); 0.0.0.0 listens on every interface")
 	if pos, err := parseFlags(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -103,6 +104,13 @@ func runServerStart(ctx context.Context, env *Env, args []string) error {
 	home, global, err := loadGlobal()
 	if err != nil {
 		return err
+	}
+	// A flag on the command line wins over the settings.
+	if !flagGiven(fs, "port") {
+		*port = settings.ServerPort(global)
+	}
+	if !flagGiven(fs, "host") {
+		*host = settings.ServerHost(global)
 	}
 	if err := claimHome(ctx, env, home); err != nil {
 		return err
@@ -136,6 +144,14 @@ func runServerStart(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("shut down server: %w", err)
 	}
 	return nil
+}
+
+// flagGiven reports whether the flag called name was set on the command
+// line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // claimHome fails when a live server owns home and removes a stale
