@@ -40,12 +40,15 @@ Commands:
   start    run the server in the foreground until SIGINT or SIGTERM
   status   report whether the server is running (exit 1 when it is not)
   stop     stop the running server and wait until it is gone
+  token    create, list, revoke or generate database tokens
+  migrate  apply pending schema migrations to the database
 
 Examples:
   cliq server start
   cliq server start --port 8080 --host 0.0.0.0
   cliq server status
   cliq server stop
+  cliq server token create --label ci-deploy
 `
 
 func runServer(ctx context.Context, env *Env, args []string) error {
@@ -64,10 +67,10 @@ func runServer(ctx context.Context, env *Env, args []string) error {
 		return runServerStatus(ctx, env, args[1:])
 	case "stop":
 		return runServerStop(ctx, env, args[1:])
-	case "token", "migrate":
-		// NOTE: the token and migrate subcommands live in their own file
-		// once written; until then they are reported as unavailable.
-		return usagef("cliq server %s is not available in this build", args[0])
+	case "token":
+		return runServerToken(ctx, env, args[1:])
+	case "migrate":
+		return runServerMigrate(ctx, env, args[1:])
 	}
 	return usagef("unknown server command %q; see 'cliq server -h'", args[0])
 }

@@ -39,6 +39,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /", s.websocket())
 	s.handle("GET /ws", s.websocket())
 	s.handle("GET /ws/", s.websocket())
+	s.registerTokenRoutes()
 	s.registerSettingsRoutes()
 	s.registerTeamRoutes()
 

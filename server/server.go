@@ -88,6 +88,8 @@ type Server struct {
 	handler http.Handler
 	monitor *monitor
 	jobs    *jobTable
+	// wsTokens counts the WebSocket connections of each database token.
+	wsTokens tokenConns
 
 	httpServer *http.Server
 	listener   net.Listener

@@ -14,7 +14,7 @@ func (s *Server) websocket() http.Handler {
 		p, _ := principalFrom(r.Context())
 		return p
 	}
-	upgrade := s.requireToken(s.hub.HandlerWithMeta(s.checkWebSocketOrigin, meta), true)
+	upgrade := s.requireToken(s.trackTokenConn(s.hub.HandlerWithMeta(s.checkWebSocketOrigin, meta)), true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isWebSocketRequest(r) {
 			s.writeError(w, r, errorf(CodeInvalidRequest,
