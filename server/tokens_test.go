@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -258,10 +260,9 @@ func TestTokens_RecheckClosesWebSocket(t *testing.T) {
 }
 
 func TestTokens_ConcurrentSQLite(t *testing.T) {
-	s, db := newTestServer(t, nil)
+	s, _ := newTestServer(t, nil)
 	startTestServer(t, s)
 	user := createTestToken(t, s, "reader")
-	_ = db
 
 	const n = 50
 	type result struct {
@@ -307,4 +308,22 @@ func TestTokens_ConcurrentSQLite(t *testing.T) {
 	if got := len(listTestTokens(t, s, testToken)); got != n+1 {
 		t.Errorf("listed %d tokens, want %d", got, n+1)
 	}
+}
+
+func TestReadyz_SQLiteFileDeleted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cliq.db")
+	db := storetest.OpenPath(t, path)
+	s, _ := newTestServer(t, func(c *Config) {
+		c.DB = db
+		c.Verifier = auth.NewVerifier(testToken, db)
+	})
+	mustStatus(t, serve(t, s, http.MethodGet, "/readyz", "", ""), http.StatusOK)
+
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	mustStatus(t, serve(t, s, http.MethodGet, "/readyz", "", ""), http.StatusServiceUnavailable)
+	mustStatus(t, serve(t, s, http.MethodGet, "/healthz", "", ""), http.StatusOK)
 }
