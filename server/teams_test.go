@@ -211,6 +211,11 @@ func TestServer_GetTeam(t *testing.T) {
 			t.Errorf("message %q does not mention instance_id", msg)
 		}
 	})
+	t.Run("ProjectWithoutTeam", func(t *testing.T) {
+		empty := newProject(t, db, "", "", nil)
+		rec := postJSON(t, s, "/teams/get/", map[string]string{"name": "@project", "instance_id": empty.ID})
+		mustTeamError(t, rec, empty.ProjectDir, http.StatusNotFound, CodeNotFound)
+	})
 	t.Run("MissingName", func(t *testing.T) {
 		rec := postJSON(t, s, "/teams/get/", nil)
 		mustTeamError(t, rec, home, http.StatusBadRequest, CodeInvalidRequest)
