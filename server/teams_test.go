@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"cliq/auth"
 	"cliq/store"
+	"cliq/store/storetest"
 	"cliq/teams"
 )
 
@@ -497,4 +499,23 @@ func TestServer_TeamNameEscape(t *testing.T) {
 	if len(installed) != 0 {
 		t.Errorf("teams were installed: %v", installed)
 	}
+}
+
+func TestServer_ListTeamsPostgres(t *testing.T) {
+	db := storetest.OpenPostgres(t)
+	home := t.TempDir()
+	s, _ := newTestServer(t, func(cfg *Config) {
+		cfg.Home, cfg.DB, cfg.Verifier = home, db, auth.NewVerifier(testToken, db)
+	})
+	project := newProject(t, db, "nested-parent", "", nil)
+
+	rec := postJSON(t, s, "/teams/list/", map[string]string{"instance_id": project.ID})
+	mustStatus(t, rec, http.StatusOK)
+	var got struct{ Teams []teams.Summary }
+	decodeBody(t, rec.Body, &got)
+	if sum, ok := findSummary(got.Teams, "@testdata/nested-parent"); !ok || sum.Scope != teams.ProjectScope {
+		t.Errorf("teams = %+v, want the project's @testdata/nested-parent", got.Teams)
+	}
+	rec = postJSON(t, s, "/teams/validate/", map[string]string{"name": "@project", "instance_id": "cliq-ffffff"})
+	mustTeamError(t, rec, home, http.StatusNotFound, CodeNotFound)
 }
