@@ -84,8 +84,8 @@ func (s *Server) testIntegration(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return integrationError(err)
 	}
-	// res.Error is free of the integration's secrets; the logs remove any
-	// other secret shape as well.
+	// res.Error is free of the integration's secrets, and the logs remove
+	// any other secret shape as well.
 	s.log.Debug("integration tested", "instance_id", instanceID, "integration", res.Name,
 		"type", res.Type, "ok", res.OK, "status", res.Status, "duration_ms", res.DurationMS,
 		"error", res.Error)

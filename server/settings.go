@@ -27,8 +27,8 @@ func (s *Server) registerSettingsRoutes() {
 	s.handle("POST /integrations/test", s.protected(s.testIntegration))
 }
 
-// restartKeys lists the global settings that the running server read at
-// start and does not reload; a change takes effect at the next start.
+// restartKeys lists the global settings that the server reads at start
+// only. A change to one of them takes effect at the next start.
 var restartKeys = []string{"server.port", "server.host", "server.cors_origins", "database.url"}
 
 // settingsGetRequest is the body of /settings/get/.
@@ -37,8 +37,8 @@ type settingsGetRequest struct {
 	Scope      string `json:"scope"`
 }
 
-// settingsResponse is the body of a /settings/get/ or /settings/update/
-// answer. Settings holds the file (or the merge) of Scope, masked.
+// settingsResponse is the response body of /settings/get/ and
+// /settings/update/. Settings is the masked file (or merge) of Scope.
 type settingsResponse struct {
 	Scope      settings.Scope `json:"scope"`
 	InstanceID string         `json:"instance_id,omitempty"`
@@ -70,7 +70,7 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) error {
 }
 
 // settingsUpdateRequest is the body of /settings/update/. Patch is
-// deep-merged into the file of Scope; a null value deletes its key.
+// deep-merged into the file of Scope, and a null value deletes its key.
 type settingsUpdateRequest struct {
 	Scope      string       `json:"scope"`
 	Patch      settings.Map `json:"patch"`
@@ -113,7 +113,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) error {
 }
 
 // settingsProject returns the project directory of the instance, or ""
-// when instanceID is empty. An unknown instance is a 404; a project
+// when instanceID is empty. An unknown instance is a 404. A project
 // directory that is gone or taken over by another instance is a 409,
 // because writing its settings would recreate or change the wrong files.
 func (s *Server) settingsProject(ctx context.Context, instanceID string) (string, error) {
@@ -156,8 +156,8 @@ func (s *Server) applySettings(scope settings.Scope, patch settings.Map) {
 		return
 	}
 	if scope != settings.ScopeGlobal {
-		// The logs read the global settings only; a project's new secrets
-		// are added one by one so that no line shows them either.
+		// The logs read the global settings only, so a project's new
+		// secrets are added one by one to keep them out of every line.
 		logs.AddSecrets(unmaskedSecrets(patch)...)
 		return
 	}
