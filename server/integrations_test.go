@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"cliq/auth"
 	"cliq/integrations"
 	"cliq/settings"
+	"cliq/store"
+	"cliq/store/storetest"
 )
 
 // Secrets of the integrations in these tests. None may appear in a
@@ -265,8 +268,17 @@ func TestServer_Integrations(t *testing.T) {
 }
 
 func TestServer_IntegrationsForInstance(t *testing.T) {
+	storetest.Each(t, testIntegrationsForInstance)
+}
+
+// testIntegrationsForInstance runs the instance and project_dir lookups of
+// the integrations endpoints over db.
+func testIntegrationsForInstance(t *testing.T, db *store.DB) {
 	ok := newRecordingServer(t, http.StatusOK, "")
-	s, db, home := settingsServer(t, nil)
+	s, _, home := settingsServer(t, func(c *Config) {
+		c.DB = db
+		c.Verifier = auth.NewVerifier(testToken, db)
+	})
 	inst := newProject(t, db, "", "", nil)
 	writeGlobalSettings(t, home, settings.Map{"integrations": settings.Map{
 		"global-hook": settings.Map{"type": "http", "url": refusedURL(t)},
