@@ -252,7 +252,7 @@ func TestE2E_SharedPostgres(t *testing.T) {
 	ws := dialWS(t, srvB.url, created.Token)
 	ws.subscribe(t, "jobs")
 
-	// Revoked on A: B answers 401 on the next request and closes the
+	// Revoked on A: B returns 401 on the next request and closes the
 	// WebSocket connection at its next recheck.
 	mustCallAs(t, srvA, srvA.token, "/tokens/revoke/", map[string]string{"id": created.ID}, nil, http.StatusOK)
 	if status := callAs(t, srvB, created.Token, "/jobs/list/", struct{}{}, nil); status != http.StatusUnauthorized {
@@ -276,8 +276,8 @@ func TestE2E_SharedPostgres(t *testing.T) {
 	checkNoToken(t, "server output", logs, created.Token)
 }
 
-// TestE2E_ReadyzFollowsPostgres stops and starts PostgreSQL as the server
-// sees it. The PostgreSQL server is shared with other tests, so the test
+// TestE2E_ReadyzFollowsPostgres stops and starts PostgreSQL from the
+// server's point of view. The PostgreSQL server is shared with other tests, so the test
 // puts its own TCP proxy between cliq and PostgreSQL: closing the proxy's
 // listener and cutting its connections stands for a stop, and listening on
 // the same port again for a start.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -180,13 +179,4 @@ func (p *tcpProxy) forward(client net.Conn) {
 	p.wg.Add(2)
 	go pipe(upstream, client)
 	go pipe(client, upstream)
-}
-
-// errorMessage returns the message of a JSON error body, or the raw body.
-func errorMessage(body []byte) string {
-	var e errorBody
-	if err := json.Unmarshal(body, &e); err != nil || e.Error.Code == "" {
-		return string(body)
-	}
-	return e.Error.Code + ": " + e.Error.Message
 }

@@ -131,6 +131,11 @@ func TestTokens_StoredHashOnly(t *testing.T) {
 		if strings.Contains(rec.Body.String(), created.Token) || strings.Contains(rec.Body.String(), stored.Hash) {
 			t.Errorf("list response contains the token or its hash: %s", rec.Body.String())
 		}
+		rec = serve(t, s, http.MethodPost, "/tokens/revoke/", testToken, `{"id":"`+created.ID+`"}`)
+		mustStatus(t, rec, http.StatusOK)
+		if strings.Contains(rec.Body.String(), created.Token) || strings.Contains(rec.Body.String(), stored.Hash) {
+			t.Errorf("revoke response contains the token or its hash: %s", rec.Body.String())
+		}
 	})
 }
 
@@ -223,20 +228,20 @@ func dialWithToken(tb testing.TB, s *Server, token string) *wsConn {
 func TestTokens_RevokeClosesWebSocket(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *Server, db *store.DB) {
 		startTestServer(t, s)
-		kept := createTestToken(t, s, "kept")
-		gone := createTestToken(t, s, "gone")
-		wsKept := dialWithToken(t, s, kept.Token)
-		wsGone := dialWithToken(t, s, gone.Token)
+		activeToken := createTestToken(t, s, "active")
+		revokedToken := createTestToken(t, s, "revoked")
+		wsActive := dialWithToken(t, s, activeToken.Token)
+		wsRevoked := dialWithToken(t, s, revokedToken.Token)
 		wsSession := dialWithToken(t, s, testToken)
 
-		rec := serve(t, s, http.MethodPost, "/tokens/revoke/", testToken, `{"id":"`+gone.ID+`"}`)
+		rec := serve(t, s, http.MethodPost, "/tokens/revoke/", testToken, `{"id":"`+revokedToken.ID+`"}`)
 		mustStatus(t, rec, http.StatusOK)
-		if code := wsGone.waitClose(t, 5*time.Second); code != 1008 {
+		if code := wsRevoked.waitClose(t, 5*time.Second); code != 1008 {
 			t.Errorf("close code = %d, want 1008", code)
 		}
 
 		// The other connections still work.
-		wsKept.subscribe(t, "jobs")
+		wsActive.subscribe(t, "jobs")
 		wsSession.subscribe(t, "jobs")
 	})
 }

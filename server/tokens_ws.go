@@ -46,7 +46,7 @@ func (c *tokenConns) add(id string) (idle chan struct{}) {
 	return c.idle
 }
 
-// remove uncounts a connection of token id.
+// remove records the end of a connection of token id.
 func (c *tokenConns) remove(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -72,8 +72,8 @@ func (c *tokenConns) ids() []string {
 }
 
 // trackTokenConn wraps the hub's WebSocket handler, which returns only when
-// the connection is done, so that the server knows which database tokens
-// have open connections. It runs after the token check.
+// the connection is done, to record which database tokens have open
+// connections. It runs after the token check.
 func (s *Server) trackTokenConn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principalFrom(r.Context())
@@ -98,7 +98,7 @@ func (c *tokenConns) has(id string) bool {
 
 // closeTokenConns closes, with code 1008, every WebSocket connection of
 // this server that was opened with token id. Without such a connection it
-// does nothing, so it never waits for a hub that is not running.
+// returns at once, so a server whose hub never started does not block.
 func (s *Server) closeTokenConns(id string) {
 	if !s.wsTokens.has(id) {
 		return
