@@ -187,7 +187,6 @@ func TestCreateToken_Label(t *testing.T) {
 }
 
 func TestRevokeToken_BadID(t *testing.T) {
-	s, _ := newTestServer(t, nil)
 	secret, err := auth.NewDatabaseToken()
 	if err != nil {
 		t.Fatal(err)
@@ -202,20 +201,22 @@ func TestRevokeToken_BadID(t *testing.T) {
 		{"TokenInsteadOfID", secret, http.StatusBadRequest},
 		{"Unknown", "tok_0000000000000000", http.StatusNotFound},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			body, _ := json.Marshal(revokeTokenRequest{ID: tt.id})
-			rec := serve(t, s, http.MethodPost, "/tokens/revoke/", testToken, string(body))
-			mustStatus(t, rec, tt.status)
-			_, msg := errorCode(t, rec)
-			if strings.Contains(msg, secret[len(auth.DatabasePrefix):len(auth.DatabasePrefix)+8]) {
-				t.Errorf("message %q repeats part of the token", msg)
-			}
-			if tt.status == http.StatusNotFound && !strings.Contains(msg, tt.id) {
-				t.Errorf("message %q does not name the id %s", msg, tt.id)
-			}
-		})
-	}
+	eachStore(t, func(t *testing.T, s *Server, db *store.DB) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				body, _ := json.Marshal(revokeTokenRequest{ID: tt.id})
+				rec := serve(t, s, http.MethodPost, "/tokens/revoke/", testToken, string(body))
+				mustStatus(t, rec, tt.status)
+				_, msg := errorCode(t, rec)
+				if strings.Contains(msg, secret[len(auth.DatabasePrefix):len(auth.DatabasePrefix)+8]) {
+					t.Errorf("message %q repeats part of the token", msg)
+				}
+				if tt.status == http.StatusNotFound && !strings.Contains(msg, tt.id) {
+					t.Errorf("message %q does not name the id %s", msg, tt.id)
+				}
+			})
+		}
+	})
 }
 
 // dialWithToken opens a WebSocket connection to a started in-process server
