@@ -93,6 +93,7 @@ func (s *Server) removeInstance(w http.ResponseWriter, r *http.Request) error {
 		return internalError("remove instance failed", err)
 	}
 	s.monitor.unwatch(inst.ID)
+	s.instances.forget(inst.ID)
 	s.log.Info("instance removed", "instance_id", inst.ID)
 	writeJSON(w, http.StatusOK, map[string]any{"id": inst.ID, "removed": true})
 	return nil
@@ -104,6 +105,9 @@ func (s *Server) lookupInstance(ctx context.Context, field, id string) (store.In
 	if strings.TrimSpace(id) == "" {
 		return store.Instance{}, errorf(CodeInvalidRequest, "missing %s; list the instances with /instances/list/", field)
 	}
+	if e, ok := s.instances.get(id); ok {
+		return e.inst, nil
+	}
 	inst, err := s.db.Instance(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Instance{}, errorf(CodeNotFound, "instance %s not found", id)
@@ -111,7 +115,18 @@ func (s *Server) lookupInstance(ctx context.Context, field, id string) (store.In
 	if err != nil {
 		return store.Instance{}, internalError("look up instance failed", err)
 	}
+	s.instances.put(inst)
 	return inst, nil
+}
+
+// projectProblem returns why the instance's project cannot be used, or
+// nil, from a check at most cacheTTL old.
+func (s *Server) projectProblem(inst store.Instance) error {
+	e, ok := s.instances.get(inst.ID)
+	if !ok || e.inst.ProjectDir != inst.ProjectDir {
+		e = s.instances.put(inst)
+	}
+	return e.problem
 }
 
 // summarizeInstance checks the instance's project directory: it must exist

@@ -68,7 +68,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A create checks the project now, not through the cache.
 	if err := checkProjectDir(inst); err != nil {
+		s.instances.forget(inst.ID)
 		return errorf(CodeConflict, "instance %s cannot run: %v", inst.ID, err)
 	}
 	requirement, err := readReqFile(inst.ProjectDir, req.ReqFile)
@@ -262,7 +264,7 @@ func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := checkProjectDir(inst); err != nil {
+	if err := s.projectProblem(inst); err != nil {
 		return errorf(CodeConflict, "instance %s: %v", inst.ID, err)
 	}
 	lines, err := tailLines(filepath.Join(inst.ProjectDir, ".cliq", "orchestrator.log"), req.Tail)
@@ -328,10 +330,10 @@ func (s *Server) jobState(inst store.Instance) (jobResponse, error) {
 
 // readRunState reads run.json of the instance's project.
 func (s *Server) readRunState(inst store.Instance) (*pipeline.RunState, error) {
-	if err := checkProjectDir(inst); err != nil {
+	if err := s.projectProblem(inst); err != nil {
 		return nil, errorf(CodeConflict, "instance %s: %v", inst.ID, err)
 	}
-	st, err := pipeline.ReadState(inst.ProjectDir)
+	st, err := s.states.read(inst.ProjectDir)
 	if err != nil {
 		return nil, internalError("read run state failed", err)
 	}

@@ -146,10 +146,16 @@ func (s *Server) setAllowOrigin(w http.ResponseWriter, origin string) {
 }
 
 // checkWebSocketOrigin accepts a WebSocket handshake without an Origin
-// header (CLI, Go and Node clients) or with an allowed one.
+// header (CLI and Node clients), with an allowed one, or with the server's
+// own origin. x/net/websocket clients always send an Origin, and cliq's
+// own client sends the server's URL.
 func (s *Server) checkWebSocketOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	return origin == "" || s.originAllowed(origin)
+	if origin == "" || s.originAllowed(origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
 // logRequests logs one trace line per request, recovers from a panic in a

@@ -82,12 +82,14 @@ type Server struct {
 	corsOrigins []string
 	executable  string
 
-	hub     *events.Hub
-	mux     *http.ServeMux
-	routes  routeTable
-	handler http.Handler
-	monitor *monitor
-	jobs    *jobTable
+	hub       *events.Hub
+	mux       *http.ServeMux
+	routes    routeTable
+	handler   http.Handler
+	monitor   *monitor
+	jobs      *jobTable
+	instances *instanceCache
+	states    *stateCache
 	// wsTokens counts the WebSocket connections of each database token.
 	wsTokens tokenConns
 
@@ -153,6 +155,8 @@ func New(cfg Config) (*Server, error) {
 		mux:         http.NewServeMux(),
 		routes:      routeTable{},
 		jobs:        newJobTable(),
+		instances:   newInstanceCache(),
+		states:      newStateCache(),
 	}
 	s.monitor = newMonitor(s)
 	s.registerRoutes()
