@@ -478,3 +478,41 @@ func TestE2E_OrchestratorDies(t *testing.T) {
 		t.Errorf("job = %s %q, want failed naming pid %d", job.Status, job.Reason, st.PID)
 	}
 }
+
+func TestE2E_CreateOptions(t *testing.T) {
+	env := newCliqEnv(t)
+	teamDir := filepath.Join(moduleRoot(t), "testdata", "teams", "agent-loop")
+	dir, id := env.project(t, teamDir, "-m", "first requirement", "--input", "topic=widgets")
+	spec := "Make a widget from the spec file.\n"
+	if err := os.WriteFile(filepath.Join(dir, "spec.md"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	projectSettings, err := os.ReadFile(filepath.Join(dir, ".cliq", "settings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := env.startServer(t)
+	ws := srv.dial(t, "/")
+	subscribe(t, ws, events.JobChannel(id), -1)
+
+	// The fake agent is wired in by the settings patch of this run only.
+	fake := filepath.Join(moduleRoot(t), "testdata", "agents", "fake-agent")
+	var created map[string]string
+	mustCall(t, srv, "/jobs/create/", map[string]any{
+		"instance_id": id, "req_file": "spec.md",
+		"settings": map[string]any{"agents": map[string]any{"fake": map[string]any{"command": []string{fake}}}},
+	}, &created, http.StatusAccepted)
+
+	list := readRun(t, ws, created["run_id"])
+	if last := list[len(list)-1]; last.Type != events.PipelineDone {
+		t.Fatalf("run ended with %s %v, want pipeline_done", last.Type, last.Data)
+	}
+	req, err := pipeline.ReadRequirement(dir)
+	if err != nil || strings.TrimSpace(req) != strings.TrimSpace(spec) {
+		t.Errorf("requirement = %q (%v), want the content of spec.md", req, err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, ".cliq", "settings.json"))
+	if err != nil || string(after) != string(projectSettings) {
+		t.Errorf("project settings changed to %q (%v); the patch must apply to one run only", after, err)
+	}
+}
