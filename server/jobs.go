@@ -57,7 +57,7 @@ type jobResponse struct {
 	ActivePhases []string   `json:"active_phases"`
 }
 
-// createJob starts a detached orchestrator for the instance and answers
+// createJob starts a detached orchestrator for the instance and returns
 // 202 as soon as the process runs.
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	var req createJobRequest

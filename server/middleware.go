@@ -32,7 +32,7 @@ func principalFrom(ctx context.Context) (auth.Principal, bool) {
 }
 
 // apiHandler is an endpoint body: it writes a success response itself and
-// returns an error for writeError to answer.
+// returns an error for writeError to send.
 type apiHandler func(w http.ResponseWriter, r *http.Request) error
 
 // public turns an apiHandler into an http.Handler that needs no token.
@@ -100,7 +100,7 @@ func verifyError(err error) *Error {
 	return &Error{Code: CodeUnavailable, Message: "token check failed; try again", Err: err}
 }
 
-// cors answers preflight requests and adds the CORS headers for the
+// cors replies to preflight requests and adds the CORS headers for the
 // configured origins. A preflight needs no token.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -44,7 +44,7 @@ func (s *Server) registerRoutes() {
 	s.registerTeamRoutes()
 
 	// Every other request: 405 with Allow for a known path, else 404, both
-	// as JSON. Without this catch-all, ServeMux would answer in plain text.
+	// as JSON. Without this catch-all, ServeMux would reply in plain text.
 	s.mux.Handle("/", s.public(s.notFound))
 }
 
@@ -84,7 +84,7 @@ func (t routeTable) methods(path string) []string {
 	return methods
 }
 
-// notFound answers a request that no route matched.
+// notFound returns the error for a request that no route matched.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
 	methods := s.routes.methods(r.URL.Path)
 	if len(methods) == 0 {

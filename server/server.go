@@ -1,7 +1,7 @@
 // Package server is cliq's HTTP and WebSocket server: the route table and
 // handlers of the JSON API, the middleware (auth, CORS, logging), the
 // instance monitor that bridges orchestrator events into the hub, and
-// server.json, which tells local tools where the server is.
+// server.json, which local tools read to find the server.
 package server
 
 import (

@@ -26,7 +26,7 @@ func (s *Server) websocket() http.Handler {
 	})
 }
 
-// isWebSocketRequest reports whether r asks for a WebSocket upgrade.
+// isWebSocketRequest reports whether r requests a WebSocket upgrade.
 func isWebSocketRequest(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
 		headerHasToken(r.Header.Get("Connection"), "upgrade")
