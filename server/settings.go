@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"cliq/logging"
@@ -102,8 +103,10 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	s.applySettings(scope, req.Patch)
+	keys := patchKeys(req.Patch, "")
+	slices.Sort(keys)
 	s.log.Info("settings updated", "scope", string(scope), "instance_id", req.InstanceID,
-		"keys", strings.Join(patchKeys(req.Patch, ""), ","))
+		"keys", strings.Join(keys, ","))
 	resp := settingsResponse{Scope: scope, InstanceID: req.InstanceID, Settings: m}
 	if scope == settings.ScopeGlobal {
 		resp.RestartRequired = changedRestartKeys(req.Patch)
