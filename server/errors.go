@@ -20,7 +20,7 @@ const (
 )
 
 // statusByCode maps each error code to its HTTP status. A code missing here
-// is answered as 500.
+// is sent as 500.
 var statusByCode = map[string]int{
 	CodeInvalidRequest:   http.StatusBadRequest,
 	CodeUnauthorized:     http.StatusUnauthorized,
@@ -115,8 +115,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		// Only response types of this package are encoded, so this is a
-		// programming error; answer with a fixed body rather than nothing.
+		// Only response types of this package are encoded, so a failure
+		// is a programming error. A fixed body is better than none.
 		status = http.StatusInternalServerError
 		data = []byte(`{"error":{"code":"internal","message":"encode response failed"}}`)
 	}

@@ -16,7 +16,7 @@ type healthResponse struct {
 	PID    int    `json:"pid"`
 }
 
-// health answers POST /health/ with the server's pid, which cliq server
+// health replies to POST /health/ with the server's pid, which cliq server
 // status compares with server.json.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, healthResponse{Status: "ok", PID: os.Getpid()})
@@ -29,7 +29,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readyz is the readiness probe: 200 when the database answers within
+// readyz is the readiness probe: 200 when the database replies within
 // readyTimeout, else 503.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)

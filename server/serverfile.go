@@ -105,14 +105,14 @@ type Status struct {
 	State string
 	// Info is the content of server.json; nil for StateStopped.
 	Info *Info
-	// Reason says why a server.json is stale.
+	// Reason is why a server.json is stale.
 	Reason string
 }
 
-// Check reads server.json in home and asks the server it names whether it
-// is alive. A file whose pid is dead, or whose port does not answer the
-// health request with the same pid (a crashed server whose pid now belongs
-// to another program), is stale: Check removes it and reports StateStale.
+// Check reads server.json in home and probes the server it names. A file
+// whose pid is dead, or whose port does not return the health response
+// with the same pid (a crashed server whose pid now belongs to another
+// program), is stale: Check removes it and reports StateStale.
 func Check(ctx context.Context, home string) (Status, error) {
 	info, err := ReadInfo(home)
 	if errors.Is(err, ErrNoServer) {
@@ -136,7 +136,7 @@ func Check(ctx context.Context, home string) (Status, error) {
 
 // Probe returns nil when the server described by info is alive: its pid
 // exists and POST /health/ on its port returns the same pid within a
-// second. The error says which check failed.
+// second. The error names the check that failed.
 func Probe(ctx context.Context, info *Info) error {
 	if !processAlive(info.PID) {
 		return fmt.Errorf("process %d is not running", info.PID)
@@ -154,7 +154,7 @@ func Probe(ctx context.Context, info *Info) error {
 	}
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("port %d does not answer the health check: %w", info.Port, err)
+		return fmt.Errorf("port %d does not respond to the health check: %w", info.Port, err)
 	}
 	defer resp.Body.Close()
 

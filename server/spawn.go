@@ -128,7 +128,7 @@ func lockHeld(projectDir string) bool {
 	return err == nil && processAlive(pid)
 }
 
-// signalRun asks the run's orchestrator to cancel the run with SIGTERM.
+// signalRun sends SIGTERM to the run's orchestrator to cancel the run.
 // The orchestrator stops its phases' process groups itself (SIGTERM, a
 // grace period, then SIGKILL) and records the run as cancelled.
 func (s *Server) signalRun(inst store.Instance, run activeRun) error {
