@@ -66,7 +66,7 @@ func runInit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 
-	db, err := openStore(ctx, home, global)
+	db, err := openStore(ctx, home, global, nil)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func runClean(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, home, global)
+	db, err := openStore(ctx, home, global, nil)
 	if err != nil {
 		return err
 	}
@@ -394,10 +394,16 @@ func databaseURL(home string, global settings.Map) string {
 	return filepath.Join(home, "cliq.db")
 }
 
-func openStore(ctx context.Context, home string, global settings.Map) (*store.DB, error) {
+// openStore opens the database that databaseURL selects. The store logs
+// to logger; nil discards its lines, as the project commands report to the
+// terminal instead.
+func openStore(ctx context.Context, home string, global settings.Map, logger *slog.Logger) (*store.DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	db, err := store.OpenWithOptions(ctx, databaseURL(home, global), store.Options{Logger: discardLogger})
+	db, err := store.OpenWithOptions(ctx, databaseURL(home, global), store.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -410,7 +416,3 @@ func absPath(base, path string) string {
 	}
 	return filepath.Join(base, path)
 }
-
-// discardLogger drops the log lines of packages that the project commands
-// call; those commands report to the terminal instead.
-var discardLogger = slog.New(slog.DiscardHandler)

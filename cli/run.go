@@ -126,7 +126,7 @@ type history struct {
 }
 
 func openHistory(ctx context.Context, env *Env, home string, global settings.Map) *history {
-	db, err := openStore(ctx, home, global)
+	db, err := openStore(ctx, home, global, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "cliq: warning: run history not recorded: %v\n", err)
 		return nil

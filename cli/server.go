@@ -124,7 +124,7 @@ func runServerStart(ctx context.Context, env *Env, args []string) error {
 	}
 	defer logs.Close()
 
-	db, err := openStore(ctx, home, global)
+	db, err := openStore(ctx, home, global, logs.Logger("store"))
 	if err != nil {
 		return err
 	}
