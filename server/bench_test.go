@@ -41,6 +41,31 @@ func BenchmarkJobsGet(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { benchPost(b, bare.URL+"/jobs/get/", body) })
 }
 
+// BenchmarkInstancesList measures authenticated POST /instances/list/ with
+// 100 registered instances against a bare handler returning the same JSON.
+func BenchmarkInstancesList(b *testing.B) {
+	s, db := newTestServer(b, nil)
+	startTestServer(b, s)
+	for range 100 {
+		newProject(b, db, "demo", "x", map[string]string{"greeting": "hi"})
+	}
+	body := []byte(`{}`)
+
+	want := postBench(b, http.DefaultClient, s.URL()+"/instances/list/", body)
+	if n := bytes.Count(want, []byte(`"project_dir"`)); n != 100 {
+		b.Fatalf("/instances/list/ returned %d instances, want 100", n)
+	}
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(want)
+	}))
+	defer bare.Close()
+
+	b.Run("cliq", func(b *testing.B) { benchPost(b, s.URL()+"/instances/list/", body) })
+	b.Run("bare", func(b *testing.B) { benchPost(b, bare.URL+"/instances/list/", body) })
+}
+
 // benchPost posts body to url from parallel clients with keep-alive.
 func benchPost(b *testing.B, url string, body []byte) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
