@@ -46,13 +46,14 @@ func (r *runner) runAgent(ctx context.Context, job phaseJob, prompt string) (age
 	defer stderr.Close()
 
 	proc := process{
-		argv:   job.agent.Argv,
-		dir:    r.p.dir,
-		env:    r.env(job),
-		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
-		grace:  r.p.opts.Grace,
+		argv:    job.agent.Argv,
+		dir:     r.p.dir,
+		env:     r.env(job),
+		stdin:   stdin,
+		stdout:  stdout,
+		stderr:  stderr,
+		grace:   r.p.opts.Grace,
+		onGroup: r.trackGroup(job.phase.Name),
 	}
 	res, err := proc.run(ctx)
 	if err != nil {

@@ -153,6 +153,7 @@ func (r *runner) shell(ctx context.Context, job phaseJob, script string, timeout
 		stderr:  log,
 		timeout: timeout,
 		grace:   r.p.opts.Grace,
+		onGroup: r.trackGroup(job.phase.Name),
 	}
 }
 

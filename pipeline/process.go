@@ -32,6 +32,11 @@ type process struct {
 	timeout time.Duration
 	// grace is the time between SIGTERM and SIGKILL.
 	grace time.Duration
+	// onGroup, when set, is called with started true once the process
+	// group exists, and with started false once it is empty again, so the
+	// run can record in run.json which groups a crash would leave behind.
+	// A group that outlives groupExitTimeout is not reported as gone.
+	onGroup func(pgid int, started bool)
 }
 
 // processResult is the outcome of a process.
@@ -61,6 +66,12 @@ func (p process) run(ctx context.Context) (processResult, error) {
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
 	cmd.Dir = p.dir
 	cmd.Env = p.env
+	// No Pdeathsig: Linux sends it when the thread that forked the child
+	// exits, and the Go runtime may retire that thread while the child
+	// runs unless the goroutine stays locked to it. Even then it would
+	// reach only the group leader, not its background children. Groups
+	// left by a killed orchestrator are recorded in run.json instead, and
+	// KillLeftovers ends them before the next run starts.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Handing over *os.File values gives the child the descriptors directly,
 	// so Wait does not wait for a background grandchild that keeps them open.
@@ -79,6 +90,9 @@ func (p process) run(ctx context.Context) (processResult, error) {
 		return processResult{}, fmt.Errorf("start %s: %w", p.argv[0], err)
 	}
 	pgid := cmd.Process.Pid
+	if p.onGroup != nil {
+		p.onGroup(pgid, true)
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
@@ -87,6 +101,9 @@ func (p process) run(ctx context.Context) (processResult, error) {
 	res.Duration = time.Since(start)
 	res.ExitCode = exitCode(waitErr)
 	res.GroupLeft = !killGroup(pgid)
+	if p.onGroup != nil && !res.GroupLeft {
+		p.onGroup(pgid, false)
+	}
 	return res, nil
 }
 

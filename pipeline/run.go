@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"cliq/events"
@@ -28,6 +29,9 @@ func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 			p.opts.Logger.Error("release run lock failed", "error", err, "instance_id", p.instanceID)
 		}
 	}()
+	if p.depth == 0 {
+		p.killLeftovers()
+	}
 
 	r, err := p.newRunner()
 	if err != nil {
@@ -45,6 +49,25 @@ func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 	p.opts.Logger.Info("run finished", "instance_id", p.instanceID, "run_id", r.runID,
 		"status", st.Status, "reason", st.Reason)
 	return st, nil
+}
+
+// killLeftovers ends the process groups that a previous run's orchestrator
+// left when it died, before this run clears its files. A failure is
+// logged: the new run holds the lock and goes on.
+func (p *Pipeline) killLeftovers() {
+	prevRun := ""
+	if prev, err := ReadState(p.dir); err == nil {
+		prevRun = prev.RunID
+	}
+	killed, err := KillLeftovers(p.dir)
+	if len(killed) > 0 {
+		p.opts.Logger.Info("killed processes of a previous run", "instance_id", p.instanceID,
+			"run_id", prevRun, "pgids", killed)
+	}
+	if err != nil {
+		p.opts.Logger.Error("kill processes of a previous run failed", "instance_id", p.instanceID,
+			"run_id", prevRun, "error", err)
+	}
 }
 
 // runner is the state of one run while it executes. Only the goroutine
@@ -212,6 +235,19 @@ func (r *runner) abort(cause error) {
 	r.closeLogs()
 }
 
+// trackGroup returns the process hook that records the process groups of
+// phase name in run.json while they have members.
+func (r *runner) trackGroup(name string) func(pgid int, started bool) {
+	return func(pgid int, started bool) {
+		r.savePhase(name, func(ps *PhaseState) {
+			ps.PGIDs = slices.DeleteFunc(ps.PGIDs, func(g int) bool { return g == pgid })
+			if started {
+				ps.PGIDs = append(ps.PGIDs, pgid)
+			}
+		})
+	}
+}
+
 // closeLogs closes the run's log files.
 func (r *runner) closeLogs() {
 	if r.events != nil {
@@ -259,10 +295,13 @@ func (r *runner) finish() {
 		r.events.emit(events.PipelineDone, "", map[string]any{"duration_ms": elapsed.Milliseconds()})
 		r.text.printf("run %s completed in %s", r.runID, elapsed.Round(time.Millisecond))
 	} else {
-		r.events.emit(events.PipelineError, out.phase, map[string]any{
-			"status": out.status, "reason": out.reason, "phase": out.phase,
-			"duration_ms": elapsed.Milliseconds(),
-		})
+		data := map[string]any{"status": out.status, "reason": out.reason,
+			"duration_ms": elapsed.Milliseconds()}
+		if out.phase != "" {
+			// DESIGN: phase is present where one is to blame.
+			data["phase"] = out.phase
+		}
+		r.events.emit(events.PipelineError, out.phase, data)
 		r.text.printf("run %s %s after %s: %s", r.runID, out.status, elapsed.Round(time.Millisecond), out.reason)
 	}
 	r.server.stop()

@@ -17,7 +17,12 @@ import (
 // .cliq/run.json. A project that has never run gets a state with status
 // idle and no error.
 func ReadState(projectDir string) (*RunState, error) {
-	path := filepath.Join(projectDir, ".cliq", "run.json")
+	return readStateFile(filepath.Join(projectDir, ".cliq", "run.json"))
+}
+
+// readStateFile reads the run state at path, a run.json file. A missing
+// file gives a state with status idle and no error.
+func readStateFile(path string) (*RunState, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &RunState{Status: StatusIdle, Phases: []PhaseState{}}, nil

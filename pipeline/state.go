@@ -51,6 +51,11 @@ type PhaseState struct {
 	Error         string       `json:"error,omitempty"`
 	ExitCode      *int         `json:"exit_code,omitempty"`
 	Phases        []PhaseState `json:"phases,omitempty"`
+	// PGIDs lists the process groups of the phase that may still have
+	// members: a group is added when its process starts and removed once
+	// the group is empty. KillLeftovers kills what a dead orchestrator
+	// left here.
+	PGIDs []int `json:"pgids,omitempty"`
 }
 
 // WSInfo is the content of .cliq/signals/_ws.json: where the running

@@ -350,11 +350,12 @@ func (w *watcher) catchUp() error {
 // appended to events.jsonl and published.
 func (w *watcher) markFailed(st *pipeline.RunState) {
 	reason := fmt.Sprintf("orchestrator (pid %d) exited without finishing the run", st.PID)
+	cleaned := w.killLeftovers(st.RunID)
 	now := time.Now().UTC()
 	st.Status = pipeline.StatusFailed
 	st.Reason = reason
 	st.FinishedAt = &now
-	failRunningPhases(st.Phases, now)
+	failRunningPhases(st.Phases, now, cleaned)
 	if err := writeRunState(w.projectDir, st); err != nil {
 		w.log.Error("mark run failed", "run_id", st.RunID, "error", err)
 	}
@@ -372,16 +373,36 @@ func (w *watcher) markFailed(st *pipeline.RunState) {
 	removeStaleWSInfo(w.projectDir, st.PID)
 }
 
+// killLeftovers kills the process groups that the dead orchestrator of run
+// runID left, and reports whether none is left.
+func (w *watcher) killLeftovers(runID string) bool {
+	killed, err := pipeline.KillLeftovers(w.projectDir)
+	if len(killed) > 0 {
+		w.m.log.Info("killed processes of a dead orchestrator", "instance_id", w.instanceID,
+			"run_id", runID, "pgids", killed)
+	}
+	if err != nil {
+		w.log.Error("kill processes of a dead orchestrator", "run_id", runID, "error", err)
+		return false
+	}
+	return true
+}
+
 // failRunningPhases marks the phases that were still running as failed.
-func failRunningPhases(phases []pipeline.PhaseState, at time.Time) {
+// When cleaned is true, the process groups of the run are gone and their
+// record is removed.
+func failRunningPhases(phases []pipeline.PhaseState, at time.Time, cleaned bool) {
 	for i := range phases {
 		ph := &phases[i]
+		if cleaned {
+			ph.PGIDs = nil
+		}
 		if ph.Status == pipeline.StatusRunning {
 			ph.Status = pipeline.StatusFailed
 			ph.FinishedAt = &at
 			ph.Error = "the orchestrator exited while the phase ran"
 		}
-		failRunningPhases(ph.Phases, at)
+		failRunningPhases(ph.Phases, at, cleaned)
 	}
 }
 
