@@ -31,6 +31,10 @@ type Team struct {
 
 	// Dir is the directory team.yml was read from; roles live in Dir/roles.
 	Dir string `yaml:"-"`
+
+	// pos holds the team.yml lines of the top-level fields, for messages;
+	// nil for a team built in Go.
+	pos *teamPos
 }
 
 // Input is a value the requirement must supply, referenced as $(inputs.name).
@@ -65,6 +69,10 @@ type Phase struct {
 	// Model is a per-phase model override for AI agents. It is parsed but
 	// not passed to agents yet.
 	Model string `yaml:"model"`
+
+	// pos holds the team.yml lines of the phase and its fields, for
+	// messages; nil for a phase built in Go.
+	pos *phasePos
 }
 
 // Command is one shell command of an exec phase or a gate.

@@ -164,8 +164,196 @@ func parseTeam(file string, data []byte) (*Team, []FieldError) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	t.recordLines(doc)
 	t.normalize()
 	return &t, nil
+}
+
+// nodeLines records where a mapping starts in team.yml and where the value
+// of each of its keys is.
+type nodeLines struct {
+	at   int
+	keys map[string]int
+}
+
+// teamPos records the team.yml lines of a team's top-level fields.
+type teamPos struct {
+	nodeLines
+	// phases is the line of workflow.phases, or of workflow.
+	phases  int
+	inputs  []nodeLines
+	outputs []nodeLines
+}
+
+// phasePos records the team.yml lines of a phase and its fields.
+type phasePos struct {
+	nodeLines
+	dependsOn []int
+	commands  []nodeLines
+	// inputs holds the lines of the team phase's inputs values.
+	inputs nodeLines
+}
+
+// linesOf returns the lines of mapping m: its own line and, for each key,
+// the line of a scalar value or, for a block value, of the key itself.
+func linesOf(m *yaml.Node) nodeLines {
+	l := nodeLines{keys: map[string]int{}}
+	if m == nil {
+		return l
+	}
+	l.at = m.Line
+	if m.Kind != yaml.MappingNode {
+		return l
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		key, val := m.Content[i], m.Content[i+1]
+		if val.Kind == yaml.ScalarNode || val.Style&yaml.FlowStyle != 0 {
+			l.keys[key.Value] = val.Line
+		} else {
+			l.keys[key.Value] = key.Line
+		}
+	}
+	return l
+}
+
+// line returns the line of the value of key, else the line of the mapping,
+// or 0 when l records nothing.
+func (l *nodeLines) line(key string) int {
+	if l == nil {
+		return 0
+	}
+	if n := l.keys[key]; n > 0 {
+		return n
+	}
+	return l.at
+}
+
+// itemLines returns linesOf each item of the sequence under key in m.
+func itemLines(m *yaml.Node, key string) []nodeLines {
+	seq := mappingValue(m, key)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]nodeLines, len(seq.Content))
+	for i, n := range seq.Content {
+		out[i] = linesOf(n)
+	}
+	return out
+}
+
+// recordLines stores the lines of doc's fields in t and in each phase, so
+// that Validate can name the line of a problem. It expects t to be decoded
+// from doc.
+func (t *Team) recordLines(doc *yaml.Node) {
+	t.pos = &teamPos{nodeLines: linesOf(doc), inputs: itemLines(doc, "inputs"), outputs: itemLines(doc, "outputs")}
+	t.pos.phases = t.pos.line("workflow")
+	if wf := mappingValue(doc, "workflow"); wf != nil {
+		wfl := linesOf(wf)
+		if n := wfl.keys["phases"]; n > 0 {
+			t.pos.phases = n
+		}
+	}
+	for i, pn := range phaseNodes(doc) {
+		if i >= len(t.Workflow.Phases) {
+			break
+		}
+		pos := &phasePos{nodeLines: linesOf(pn), commands: itemLines(pn, "commands"),
+			inputs: linesOf(mappingValue(pn, "inputs"))}
+		if deps := mappingValue(pn, "depends_on"); deps != nil && deps.Kind == yaml.SequenceNode {
+			for _, d := range deps.Content {
+				pos.dependsOn = append(pos.dependsOn, d.Line)
+			}
+		}
+		t.Workflow.Phases[i].pos = pos
+	}
+}
+
+// line returns the team.yml line of top-level key, else of the document,
+// or 0 for a team built in Go.
+func (t *Team) line(key string) int {
+	if t.pos == nil {
+		return 0
+	}
+	return t.pos.line(key)
+}
+
+// phasesLine returns the line of workflow.phases, else of workflow, else
+// of the document.
+func (t *Team) phasesLine() int {
+	if t.pos == nil {
+		return 0
+	}
+	if t.pos.phases > 0 {
+		return t.pos.phases
+	}
+	return t.pos.at
+}
+
+// itemLine returns the line of key in item i of items, else of the item,
+// else fallback.
+func itemLine(items []nodeLines, i int, key string, fallback int) int {
+	if i < 0 || i >= len(items) {
+		return fallback
+	}
+	if n := items[i].line(key); n > 0 {
+		return n
+	}
+	return fallback
+}
+
+// inputLine returns the line of key in inputs[i] of the team.
+func (t *Team) inputLine(i int, key string) int {
+	if t.pos == nil {
+		return 0
+	}
+	return itemLine(t.pos.inputs, i, key, t.pos.line("inputs"))
+}
+
+// outputLine returns the line of key in outputs[i] of the team.
+func (t *Team) outputLine(i int, key string) int {
+	if t.pos == nil {
+		return 0
+	}
+	return itemLine(t.pos.outputs, i, key, t.pos.line("outputs"))
+}
+
+// line returns the team.yml line of the phase's key, else of the phase,
+// or 0 for a phase built in Go.
+func (p *Phase) line(key string) int {
+	if p.pos == nil {
+		return 0
+	}
+	return p.pos.line(key)
+}
+
+// dependsOnLine returns the line of entry i of depends_on, else of
+// depends_on, else of the phase.
+func (p *Phase) dependsOnLine(i int) int {
+	if p.pos != nil && i >= 0 && i < len(p.pos.dependsOn) {
+		return p.pos.dependsOn[i]
+	}
+	return p.line("depends_on")
+}
+
+// commandLine returns the line of key in commands[i], else of the
+// command, else of commands, else of the phase.
+func (p *Phase) commandLine(i int, key string) int {
+	if p.pos == nil {
+		return 0
+	}
+	return itemLine(p.pos.commands, i, key, p.line("commands"))
+}
+
+// teamInputLine returns the line of the value of key in the team phase's
+// inputs, else of inputs, else of the phase.
+func (p *Phase) teamInputLine(key string) int {
+	if p.pos == nil {
+		return 0
+	}
+	if n := p.pos.inputs.keys[key]; n > 0 {
+		return n
+	}
+	return p.line("inputs")
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -373,7 +561,11 @@ func checkRaw(file string, doc *yaml.Node, t *Team) []FieldError {
 					p.MaxIterations, DefaultMaxIterations)})
 		}
 		if p.Type == AgentExec && p.Agent != "" && p.Agent != AgentExec {
-			errs = append(errs, FieldError{File: file, Line: pn.Line, Phase: p.Name, Field: "agent",
+			line := pn.Line
+			if v := mappingValue(pn, "agent"); v != nil {
+				line = v.Line
+			}
+			errs = append(errs, FieldError{File: file, Line: line, Phase: p.Name, Field: "agent",
 				Message: fmt.Sprintf("type exec runs commands without an agent, but agent is %q "+
 					"(remove the agent, or set type: standard)", p.Agent)})
 		}

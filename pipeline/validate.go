@@ -60,8 +60,9 @@ type validator struct {
 	errs  []FieldError
 }
 
-func (v *validator) add(phase, field, format string, args ...any) {
-	v.errs = append(v.errs, FieldError{Phase: phase, Field: field, Message: fmt.Sprintf(format, args...)})
+// add records a problem at line of team.yml (0 when unknown).
+func (v *validator) add(line int, phase, field, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Line: line, Phase: phase, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 // checkHeader checks the name, the inputs and that there are phases.
@@ -69,30 +70,31 @@ func (v *validator) checkHeader() {
 	t := v.team
 	switch {
 	case strings.TrimSpace(t.Name) == "":
-		v.add("", "name", `missing (set name: "@scope/name", quoted)`)
+		v.add(t.line("name"), "", "name", `missing (set name: "@scope/name", quoted)`)
 	case !teamNameRE.MatchString(t.Name):
-		v.add("", "name", `invalid value %q (want "@scope/name" with letters, digits, '.', '_' or '-')`, t.Name)
+		v.add(t.line("name"), "", "name", `invalid value %q (want "@scope/name" with letters, digits, '.', '_' or '-')`, t.Name)
 	}
 	if len(t.Workflow.Phases) == 0 {
-		v.add("", "workflow.phases", "missing (a team needs at least one phase)")
+		v.add(t.phasesLine(), "", "workflow.phases", "missing (a team needs at least one phase)")
 	}
 
 	seen := map[string]bool{}
 	for i, in := range t.Inputs {
 		field := fmt.Sprintf("inputs[%d].name", i)
+		line := t.inputLine(i, "name")
 		switch {
 		case in.Name == "":
-			v.add("", field, "missing (every input needs a name)")
+			v.add(line, "", field, "missing (every input needs a name)")
 		case !inputNameRE.MatchString(in.Name):
-			v.add("", field, "invalid input name %q (use letters, digits, '_' or '-', starting with a letter)", in.Name)
+			v.add(line, "", field, "invalid input name %q (use letters, digits, '_' or '-', starting with a letter)", in.Name)
 		case seen[in.Name]:
-			v.add("", field, "duplicate input %q (declare each input once)", in.Name)
+			v.add(line, "", field, "duplicate input %q (declare each input once)", in.Name)
 		}
 		seen[in.Name] = true
 	}
 	for i, out := range t.Outputs {
 		if out.Name == "" {
-			v.add("", fmt.Sprintf("outputs[%d].name", i), "missing (every output needs a name)")
+			v.add(t.outputLine(i, "name"), "", fmt.Sprintf("outputs[%d].name", i), "missing (every output needs a name)")
 		}
 	}
 }
@@ -118,14 +120,14 @@ func (v *validator) checkPhaseName(i int, p *Phase, seen map[string]bool) bool {
 	field := fmt.Sprintf("workflow.phases[%d].name", i)
 	switch {
 	case p.Name == "":
-		v.add("", field, "missing (every phase needs a unique name)")
+		v.add(p.line("name"), "", field, "missing (every phase needs a unique name)")
 		return false
 	case !validIdent(p.Name):
-		v.add("", field, "invalid phase name %q (use letters, digits, '_' or '-', up to %d characters, no '--')",
+		v.add(p.line("name"), "", field, "invalid phase name %q (use letters, digits, '_' or '-', up to %d characters, no '--')",
 			p.Name, maxNameLen)
 		return false
 	case seen[p.Name]:
-		v.add(p.Name, "name", "duplicate phase name (phase names must be unique)")
+		v.add(p.line("name"), p.Name, "name", "duplicate phase name (phase names must be unique)")
 		return false
 	}
 	seen[p.Name] = true
@@ -143,32 +145,72 @@ func (v *validator) checkType(p *Phase) {
 	switch p.Type {
 	case TypeStandard, TypeGate, TypeTeam:
 	case "hug", "pull", "push", "support":
-		v.add(p.Name, "type", "type %q is not supported (use standard, gate or team)", p.Type)
+		v.add(p.line("type"), p.Name, "type", "type %q is not supported (use standard, gate or team)", p.Type)
 	default:
-		v.add(p.Name, "type", "unknown type %q (use standard, gate, team or exec)", p.Type)
+		v.add(p.line("type"), p.Name, "type", "unknown type %q (use standard, gate, team or exec)", p.Type)
 	}
-	if p.Agent != "" && !validIdent(p.Agent) {
-		v.add(p.Name, "agent", "invalid agent name %q (use letters, digits, '_' or '-')", p.Agent)
+	switch {
+	case p.Agent != "" && !validIdent(p.Agent):
+		v.add(p.line("agent"), p.Name, "agent", "invalid agent name %q (use letters, digits, '_' or '-')", p.Agent)
+	case unbuiltAgents[p.Agent] != "" && p.Type != TypeTeam:
+		v.add(p.line("agent"), p.Name, "agent", "agent %q is not available in this version (%s)",
+			p.Agent, unbuiltAgents[p.Agent])
 	}
 	if !validIdent(p.Role) {
-		v.add(p.Name, "role", "invalid role name %q (use letters, digits, '_' or '-'; the file is roles/<role>.md)",
+		v.add(p.line("role"), p.Name, "role", "invalid role name %q (use letters, digits, '_' or '-'; the file is roles/<role>.md)",
 			p.Role)
 	}
+}
+
+// unbuiltAgents maps the agents of the cliq docs that no command can stand
+// in for to what to use instead. Validate rejects them, because a command
+// agent configured under the same name would not behave as documented.
+var unbuiltAgents = map[string]string{
+	"hug": "the human review gate is not built; use a gate with agent exec and commands that check the work, " +
+		"or a command agent configured under settings.agents.<name>.command with a different name",
+	"mesh": "agent meshes are not built; use a command agent configured under " +
+		"settings.agents.<name>.command with a different name, or an exec phase",
+	"team": `to run a sub-team, set type: team and team: "@scope/name" instead of an agent`,
+}
+
+// connectorAgents lists the agents and connectors of the cliq docs that
+// this engine does not build but that a command agent of the same name,
+// configured in settings, may stand in for. Validate accepts them, since
+// it does not see settings; the run reports one that is not configured.
+var connectorAgents = map[string]bool{
+	"gemini-api": true, "git": true, "jira": true, "slack": true, "email": true,
+	"gdrive": true, "s3": true, "curl": true, "confluence": true, "zendesk": true,
+	"datadog": true, "hubspot": true,
+}
+
+// UnbuiltAgentHint explains an agent name of the cliq docs that this
+// engine does not build, such as jira or gdrive, for the message about an
+// agent that settings do not configure. It returns "" for other names.
+func UnbuiltAgentHint(name string) string {
+	if hint := unbuiltAgents[name]; hint != "" {
+		return fmt.Sprintf("agent %q is not available in this version (%s)", name, hint)
+	}
+	if !connectorAgents[name] {
+		return ""
+	}
+	return fmt.Sprintf("agent %q is not available in this version (use an exec phase whose commands call the "+
+		"service, or configure a command agent under settings.agents.%s.command)", name, name)
 }
 
 // checkDependsOn reports unknown, self and repeated dependencies.
 func (v *validator) checkDependsOn(p *Phase) {
 	seen := map[string]bool{}
-	for _, dep := range p.DependsOn {
+	for i, dep := range p.DependsOn {
+		line := p.dependsOnLine(i)
 		switch {
 		case dep == p.Name:
-			v.add(p.Name, "depends_on", "phase depends on itself (remove %q from depends_on)", dep)
+			v.add(line, p.Name, "depends_on", "phase depends on itself (remove %q from depends_on)", dep)
 		case seen[dep]:
-			v.add(p.Name, "depends_on", "%q is listed twice (list each phase once)", dep)
+			v.add(line, p.Name, "depends_on", "%q is listed twice (list each phase once)", dep)
 		default:
 			if _, ok := v.team.PhaseByName(dep); !ok {
 				names := v.team.PhaseNames()
-				v.add(p.Name, "depends_on", "unknown phase %q (%sknown phases: %s)",
+				v.add(line, p.Name, "depends_on", "unknown phase %q (%sknown phases: %s)",
 					dep, didYouMean(dep, names), strings.Join(names, ", "))
 			}
 		}
@@ -183,35 +225,35 @@ func (v *validator) checkCommands(p *Phase) {
 		field := fmt.Sprintf("commands[%d]", i)
 		switch {
 		case strings.TrimSpace(c.Name) == "":
-			v.add(p.Name, field+".name", "missing (every command needs a name)")
+			v.add(p.commandLine(i, "name"), p.Name, field+".name", "missing (every command needs a name)")
 		case strings.ContainsAny(c.Name, `/\`) || c.Name == "." || c.Name == "..":
-			v.add(p.Name, field+".name", "invalid command name %q (it must not contain '/' or '\\')", c.Name)
+			v.add(p.commandLine(i, "name"), p.Name, field+".name", "invalid command name %q (it must not contain '/' or '\\')", c.Name)
 		case names[c.Name]:
-			v.add(p.Name, field+".name", "duplicate command name %q (names must be unique within a phase)", c.Name)
+			v.add(p.commandLine(i, "name"), p.Name, field+".name", "duplicate command name %q (names must be unique within a phase)", c.Name)
 		}
 		names[c.Name] = true
 		if strings.TrimSpace(c.Run) == "" {
-			v.add(p.Name, field+".run", "missing (set the shell command to run)")
+			v.add(p.commandLine(i, "run"), p.Name, field+".run", "missing (set the shell command to run)")
 		}
 		if c.Timeout != "" {
 			if d, err := time.ParseDuration(c.Timeout); err != nil || d <= 0 {
-				v.add(p.Name, field+".timeout", `invalid duration %q (use a positive Go duration such as "30s" or "5m")`,
+				v.add(p.commandLine(i, "timeout"), p.Name, field+".timeout", `invalid duration %q (use a positive Go duration such as "30s" or "5m")`,
 					c.Timeout)
 			}
 		}
 		if c.EscalateOnFail && p.Type == TypeGate {
-			v.add(p.Name, field+".escalate_on_fail",
+			v.add(p.commandLine(i, "escalate_on_fail"), p.Name, field+".escalate_on_fail",
 				"not allowed on a gate command (a failing gate command routes the work back; remove it)")
 		}
 	}
 	if p.Type == TypeTeam && len(p.Commands) > 0 {
-		v.add(p.Name, "commands", "a team phase runs a sub-team and takes no commands")
+		v.add(p.line("commands"), p.Name, "commands", "a team phase runs a sub-team and takes no commands")
 	}
 	if p.Type == TypeStandard && p.Agent == AgentExec && len(p.Commands) == 0 {
-		v.add(p.Name, "commands", "missing (an exec phase needs at least one command)")
+		v.add(p.line("commands"), p.Name, "commands", "missing (an exec phase needs at least one command)")
 	}
 	if p.Type == TypeGate && p.Agent == AgentExec && len(p.Commands) == 0 {
-		v.add(p.Name, "commands", "the gate has nothing to judge (add commands, or an agent that renders a verdict)")
+		v.add(p.line("commands"), p.Name, "commands", "the gate has nothing to judge (add commands, or an agent that renders a verdict)")
 	}
 }
 
@@ -219,38 +261,38 @@ func (v *validator) checkCommands(p *Phase) {
 func (v *validator) checkKindFields(p *Phase) {
 	if p.Type != TypeGate {
 		if p.MaxIterations != 0 {
-			v.add(p.Name, "max_iterations", "applies to gates only (remove it, or set type: gate)")
+			v.add(p.line("max_iterations"), p.Name, "max_iterations", "applies to gates only (remove it, or set type: gate)")
 		}
 		if p.RouteTo != "" {
-			v.add(p.Name, "route_to", "applies to gates only (remove it, or set type: gate)")
+			v.add(p.line("route_to"), p.Name, "route_to", "applies to gates only (remove it, or set type: gate)")
 		}
 	}
 	if p.Type == TypeGate && p.MaxIterations < 1 {
-		v.add(p.Name, "max_iterations", "invalid value %d (set 1 or more)", p.MaxIterations)
+		v.add(p.line("max_iterations"), p.Name, "max_iterations", "invalid value %d (set 1 or more)", p.MaxIterations)
 	}
 	if p.Type == TypeGate && len(p.DependsOn) == 0 {
-		v.add(p.Name, "depends_on", "missing (a gate judges the phases it depends on and routes work back to them)")
+		v.add(p.line("depends_on"), p.Name, "depends_on", "missing (a gate judges the phases it depends on and routes work back to them)")
 	}
 	if p.Type != TypeTeam {
 		if p.Team != "" {
-			v.add(p.Name, "team", "applies to team phases only (remove it, or set type: team)")
+			v.add(p.line("team"), p.Name, "team", "applies to team phases only (remove it, or set type: team)")
 		}
 		if len(p.TeamInputs) > 0 {
-			v.add(p.Name, "inputs", "applies to team phases only (remove it, or set type: team)")
+			v.add(p.line("inputs"), p.Name, "inputs", "applies to team phases only (remove it, or set type: team)")
 		}
 		return
 	}
 	if p.Agent != "" {
-		v.add(p.Name, "agent", "a team phase runs a sub-team and takes no agent (remove it)")
+		v.add(p.line("agent"), p.Name, "agent", "a team phase runs a sub-team and takes no agent (remove it)")
 	}
 	switch {
 	case strings.TrimSpace(p.Team) == "":
-		v.add(p.Name, "team", `missing (name the sub-team, e.g. team: "@local/child-team")`)
+		v.add(p.line("team"), p.Name, "team", `missing (name the sub-team, e.g. team: "@local/child-team")`)
 	case strings.Contains(p.Team, "://"):
-		v.add(p.Name, "team", "remote team %q is not supported (install it under CLIQ_HOME/teams and use @scope/name)",
+		v.add(p.line("team"), p.Name, "team", "remote team %q is not supported (install it under CLIQ_HOME/teams and use @scope/name)",
 			p.Team)
 	case strings.HasPrefix(p.Team, "@") && !teamNameRE.MatchString(p.Team):
-		v.add(p.Name, "team", `invalid team name %q (want "@scope/name")`, p.Team)
+		v.add(p.line("team"), p.Name, "team", `invalid team name %q (want "@scope/name")`, p.Team)
 	}
 }
 
@@ -276,7 +318,7 @@ func (v *validator) checkCycles() {
 				start := slices.Index(path, dep)
 				cycle := append(slices.Clone(path[start:]), dep)
 				slices.Reverse(cycle)
-				v.add(cycle[0], "depends_on", "dependency cycle %s (remove one of these dependencies)",
+				v.add(v.cycleLine(cycle), cycle[0], "depends_on", "dependency cycle %s (remove one of these dependencies)",
 					strings.Join(cycle, " -> "))
 			}
 		}
@@ -290,21 +332,34 @@ func (v *validator) checkCycles() {
 	}
 }
 
+// cycleLine returns the line of the depends_on entry of phase cycle[0]
+// that closes cycle, a path such as a -> b -> c -> a in which each phase
+// depends on the one before it.
+func (v *validator) cycleLine(cycle []string) int {
+	p, ok := v.team.PhaseByName(cycle[0])
+	if !ok {
+		return 0
+	}
+	dep := cycle[len(cycle)-2]
+	return p.dependsOnLine(slices.Index(p.DependsOn, dep))
+}
+
 // checkRoutes checks that each gate's route_to names a phase upstream of it.
 func (v *validator) checkRoutes() {
 	for _, p := range v.team.Workflow.Phases {
 		if p.Type != TypeGate || p.RouteTo == "" {
 			continue
 		}
+		line := p.line("route_to")
 		switch _, ok := v.team.PhaseByName(p.RouteTo); {
 		case p.RouteTo == p.Name:
-			v.add(p.Name, "route_to", "a gate cannot route to itself (name a phase it depends on)")
+			v.add(line, p.Name, "route_to", "a gate cannot route to itself (name a phase it depends on)")
 		case !ok:
 			names := v.team.PhaseNames()
-			v.add(p.Name, "route_to", "unknown phase %q (%sknown phases: %s)",
+			v.add(line, p.Name, "route_to", "unknown phase %q (%sknown phases: %s)",
 				p.RouteTo, didYouMean(p.RouteTo, names), strings.Join(names, ", "))
 		case !v.team.IsUpstream(p.RouteTo, p.Name):
-			v.add(p.Name, "route_to", "phase %q is not upstream of the gate (route to a phase the gate depends on, "+
+			v.add(line, p.Name, "route_to", "phase %q is not upstream of the gate (route to a phase the gate depends on, "+
 				"directly or through other phases)", p.RouteTo)
 		}
 	}
@@ -326,10 +381,10 @@ func (v *validator) checkRoleFiles() {
 		data, err := os.ReadFile(filepath.Join(v.rolesDir, p.Role+".md"))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			v.add(p.Name, "role", "missing role file %s/%s.md (create it, or set agent: exec for a "+
+			v.add(p.line("role"), p.Name, "role", "missing role file %s/%s.md (create it, or set agent: exec for a "+
 				"commands-only phase)", RolesDirName, p.Role)
 		case err != nil:
-			v.add(p.Name, "role", "cannot read role file: %v", err)
+			v.add(p.line("role"), p.Name, "role", "cannot read role file: %v", err)
 		default:
 			v.roles[p.Role] = string(data)
 		}
@@ -345,11 +400,11 @@ func (v *validator) checkInputs() {
 		declared[in.Name] = true
 	}
 	used := map[string]bool{}
-	check := func(phase, field, text string) {
+	check := func(line int, phase, field, text string) {
 		for _, name := range InputRefs(text) {
 			used[name] = true
 			if !declared[name] {
-				v.add(phase, field, "$(inputs.%s) references an undeclared input (declare it under inputs: "+
+				v.add(line, phase, field, "$(inputs.%s) references an undeclared input (declare it under inputs: "+
 					"- name: %s)", name, name)
 			}
 		}
@@ -358,17 +413,17 @@ func (v *validator) checkInputs() {
 	complete := true
 	for _, p := range v.team.Workflow.Phases {
 		for i, c := range p.Commands {
-			check(p.Name, fmt.Sprintf("commands[%d].run", i), c.Run)
-			check(p.Name, fmt.Sprintf("commands[%d].if", i), c.If)
+			check(p.commandLine(i, "run"), p.Name, fmt.Sprintf("commands[%d].run", i), c.Run)
+			check(p.commandLine(i, "if"), p.Name, fmt.Sprintf("commands[%d].if", i), c.If)
 		}
 		for _, key := range slices.Sorted(maps.Keys(p.TeamInputs)) {
-			check(p.Name, "inputs."+key, p.TeamInputs[key])
+			check(p.teamInputLine(key), p.Name, "inputs."+key, p.TeamInputs[key])
 		}
-		check(p.Name, "team", p.Team)
+		check(p.line("team"), p.Name, "team", p.Team)
 		if p.NeedsRole() {
 			role, ok := v.roles[p.Role]
 			complete = complete && ok
-			check(p.Name, "role", role)
+			check(p.line("role"), p.Name, "role", role)
 		}
 	}
 
@@ -377,7 +432,7 @@ func (v *validator) checkInputs() {
 	}
 	for i, in := range v.team.Inputs {
 		if in.Name != "" && !used[in.Name] {
-			v.add("", fmt.Sprintf("inputs[%d]", i), "input %q is declared but never used (reference it as "+
+			v.add(v.team.inputLine(i, ""), "", fmt.Sprintf("inputs[%d]", i), "input %q is declared but never used (reference it as "+
 				"$(inputs.%s) in a command or role, or remove it)", in.Name, in.Name)
 		}
 	}
