@@ -190,7 +190,7 @@ type phasePos struct {
 	nodeLines
 	dependsOn []int
 	commands  []nodeLines
-	// inputs holds the lines of the team phase's inputs values.
+	// inputs contains the lines of the values of a team phase's inputs.
 	inputs nodeLines
 }
 

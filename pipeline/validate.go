@@ -175,8 +175,8 @@ var unbuiltAgents = map[string]string{
 
 // connectorAgents lists the agents and connectors of the cliq docs that
 // this engine does not build but that a command agent of the same name,
-// configured in settings, may stand in for. Validate accepts them, since
-// it does not see settings; the run reports one that is not configured.
+// configured in settings, may stand in for. Validate accepts them because
+// it does not see settings. The run reports one that is not configured.
 var connectorAgents = map[string]bool{
 	"gemini-api": true, "git": true, "jira": true, "slack": true, "email": true,
 	"gdrive": true, "s3": true, "curl": true, "confluence": true, "zendesk": true,

@@ -355,7 +355,10 @@ func TestUnbuiltAgentHint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := UnbuiltAgentHint(tt.name)
-			if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
+			if tt.want == "" && got != "" {
+				t.Errorf("UnbuiltAgentHint(%q) = %q, want empty", tt.name, got)
+			}
+			if !strings.HasPrefix(got, tt.want) {
 				t.Errorf("UnbuiltAgentHint(%q) = %q, want prefix %q", tt.name, got, tt.want)
 			}
 		})
@@ -412,8 +415,11 @@ workflow:
 	yml = strings.Replace(strings.Replace(yml, "        - tset\n", "", 1), "          timeout: soon\n", "", 1)
 	_, err = ParseTeam(TeamFileName, []byte(yml))
 	de = MustDefinitionError(t, err)
-	if len(de.Errors) != 1 || !strings.Contains(err.Error(), "team.yml:20: phase \"a\": depends_on: dependency cycle") {
-		t.Errorf("err = %v, want one cycle error at line 20", err)
+	if len(de.Errors) != 1 {
+		t.Errorf("got %d errors, want 1: %v", len(de.Errors), err)
+	}
+	if want := "team.yml:20: phase \"a\": depends_on: dependency cycle a -> b -> a"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\ndoes not contain %q", err, want)
 	}
 }
 
