@@ -17,9 +17,9 @@ import (
 const prSetChildSubreaper = 36
 
 // adoptOrphans makes the test process the child subreaper of the cliq
-// processes it starts, so the phase processes that a killed orchestrator
-// orphans are adopted, and can be reaped, here rather than by a PID 1
-// that may never reap them.
+// processes it starts. The phase processes of a killed orchestrator are
+// then adopted and reaped here, not by a PID 1 that may never reap them.
+// The setting lasts for the rest of the test binary.
 func adoptOrphans(t *testing.T) {
 	t.Helper()
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
@@ -27,9 +27,9 @@ func adoptOrphans(t *testing.T) {
 	}
 }
 
-// gone reports whether process pid no longer exists. A zombie that this
+// processGone reports whether process pid no longer exists. A zombie that this
 // process adopted is reaped first.
-func gone(pid int) bool {
+func processGone(pid int) bool {
 	var status syscall.WaitStatus
 	_, _ = syscall.Wait4(pid, &status, syscall.WNOHANG, nil)
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
@@ -55,7 +55,7 @@ func TestRun_KilledOrchestratorLeavesNoProcess(t *testing.T) {
 	t.Cleanup(func() {
 		for _, pid := range old {
 			syscall.Kill(pid, syscall.SIGKILL)
-			gone(pid)
+			processGone(pid)
 		}
 	})
 	st := p.state()
@@ -72,7 +72,7 @@ func TestRun_KilledOrchestratorLeavesNoProcess(t *testing.T) {
 		t.Fatalf("cliq run did not exit after SIGKILL; output:\n%s", out.String())
 	}
 	for _, pid := range old {
-		if gone(pid) {
+		if processGone(pid) {
 			t.Fatalf("process %d ended with the orchestrator; the test needs it to outlive it", pid)
 		}
 	}
@@ -83,7 +83,7 @@ func TestRun_KilledOrchestratorLeavesNoProcess(t *testing.T) {
 	}
 	next, nextOut, nextDone := startSlowRun(t, p)
 	waitFor(t, 10*time.Second, "the old run's processes to be gone", func() bool {
-		return gone(old[0]) && gone(old[1])
+		return processGone(old[0]) && processGone(old[1])
 	})
 
 	next.Process.Signal(syscall.SIGINT)

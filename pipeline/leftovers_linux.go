@@ -8,7 +8,7 @@ import (
 )
 
 // groupOwnedBy reports whether process group pgid has a live member whose
-// environment holds CLIQ_RUN_ID=runID, that is, a process of that run.
+// environment contains CLIQ_RUN_ID=runID, that is, a process of that run.
 func groupOwnedBy(pgid int, runID string) bool {
 	want := []byte("CLIQ_RUN_ID=" + runID)
 	for _, pid := range liveGroupMembers(pgid) {
@@ -54,7 +54,7 @@ func liveGroupMembers(pgid int) []int {
 }
 
 // procStat returns the state and process group of pid from
-// /proc/<pid>/stat. The command name, in parentheses, may hold spaces and
+// /proc/<pid>/stat. The command name, in parentheses, may contain spaces and
 // parentheses, so fields are counted from the last ')'.
 func procStat(pid int) (state string, pgid int, ok bool) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
