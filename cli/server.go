@@ -108,6 +108,9 @@ func runServerStart(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := settings.Validate(global); err != nil {
+		return fmt.Errorf("invalid global settings in %s: %w; fix it with 'cliq settings KEY VALUE --global'", settings.GlobalPath(home), err)
+	}
 	// A flag on the command line wins over the settings.
 	if !flagGiven(fs, "port") {
 		*port = settings.ServerPort(global)

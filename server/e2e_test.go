@@ -210,6 +210,13 @@ func TestE2E_CancelAndForce(t *testing.T) {
 			t.Errorf("error = %+v, want conflict naming %s", body.Error, run1)
 		}
 	})
+	t.Run("RemoveWhileActiveConflicts", func(t *testing.T) {
+		var body errorBody
+		mustCall(t, srv, "/instances/remove/", map[string]any{"id": id}, &body, http.StatusConflict)
+		if !strings.Contains(body.Error.Message, run1) || !strings.Contains(body.Error.Message, "/jobs/cancel/") {
+			t.Errorf("error = %+v, want conflict naming %s and the fix", body.Error, run1)
+		}
+	})
 	t.Run("Cancel", func(t *testing.T) {
 		var got map[string]string
 		mustCall(t, srv, "/jobs/cancel/", map[string]any{"instance_id": id}, &got, http.StatusAccepted)
@@ -494,6 +501,19 @@ func TestE2E_CreateOptions(t *testing.T) {
 	srv := env.startServer(t)
 	ws := srv.dial(t, "/")
 	subscribe(t, ws, events.JobChannel(id), -1)
+
+	// A patch that the settings schema rejects never starts a run.
+	for _, bad := range []map[string]any{
+		{"foo": 1},
+		{"teams": map[string]any{"max_depth": 99}},
+		{"agents": map[string]any{"fake": map[string]any{"command": "not-an-array"}}},
+	} {
+		var body errorBody
+		mustCall(t, srv, "/jobs/create/", map[string]any{"instance_id": id, "settings": bad}, &body, http.StatusBadRequest)
+		if !strings.Contains(body.Error.Message, "setting") {
+			t.Errorf("patch %v: error %q does not name the setting", bad, body.Error.Message)
+		}
+	}
 
 	// The fake agent is wired in by the settings patch of this run only.
 	fake := filepath.Join(moduleRoot(t), "testdata", "agents", "fake-agent")

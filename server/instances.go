@@ -86,6 +86,11 @@ func (s *Server) removeInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Without its registry entry a run could no longer be cancelled or
+	// watched through the API.
+	if run, ok := s.activeRun(inst); ok {
+		return errorf(CodeConflict, "instance %s has an active run %s; cancel it with /jobs/cancel/ first", inst.ID, run.runID)
+	}
 	if err := s.db.RemoveInstance(r.Context(), inst.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(CodeNotFound, "instance %s not found", inst.ID)

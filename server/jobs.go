@@ -77,6 +77,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRunSettings(inst, req.Settings); err != nil {
+		return err
+	}
 	if err := checkRunnable(inst, requirement != ""); err != nil {
 		return err
 	}
@@ -101,6 +104,27 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusAccepted, map[string]string{
 		"instance_id": inst.ID, "run_id": job.runID, "status": pipeline.StatusRunning,
 	})
+	return nil
+}
+
+// checkRunSettings validates the settings the run would see: the
+// project's resolved settings with the request's patch merged over them.
+// The orchestrator would reject invalid ones only after the 202.
+func (s *Server) checkRunSettings(inst store.Instance, patch settings.Map) error {
+	home, err := s.teamsHome()
+	if err != nil {
+		return err
+	}
+	resolved, err := settings.Resolve(home, inst.ProjectDir)
+	if err != nil {
+		return errorf(CodeConflict, "instance %s cannot run: %v", inst.ID, err)
+	}
+	if err := settings.Validate(settings.Merge(resolved, patch)); err != nil {
+		if len(patch) == 0 {
+			return errorf(CodeConflict, "instance %s cannot run: invalid settings: %v", inst.ID, err)
+		}
+		return errorf(CodeInvalidRequest, "settings for this run of %s: %v", inst.ID, err)
+	}
 	return nil
 }
 
