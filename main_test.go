@@ -543,8 +543,33 @@ func TestUsage_ExitCodes(t *testing.T) {
 	if r := p.run("req"); r.code != 2 {
 		t.Errorf("req without a requirement exited %d, want 2", r.code)
 	}
-	if r := p.run("run", "--no-such-flag"); r.code != 2 {
+	r := p.run("run", "--no-such-flag")
+	if r.code != 2 {
 		t.Errorf("unknown flag exited %d, want 2", r.code)
+	}
+	if n := strings.Count(r.stderr, "no-such-flag"); n != 1 {
+		t.Errorf("the unknown flag is named %d times, want once:\n%s", n, r.stderr)
+	}
+	if r := p.run("run", "extra-argument"); r.code != 2 {
+		t.Errorf("run with an argument exited %d, want 2", r.code)
+	}
+	if r := p.run("run", "--grace", "-5s"); r.code != 2 {
+		t.Errorf("run --grace -5s exited %d, want 2", r.code)
+	}
+	if r := p.run("status", "extra-argument"); r.code != 2 {
+		t.Errorf("status with an argument exited %d, want 2", r.code)
+	}
+}
+
+func TestRun_InvalidSettingsPatch(t *testing.T) {
+	p := newProject(t)
+	p.setup("escalate")
+	r := p.run("run", "--settings", `{"foo": 1}`)
+	if r.code != 1 || !strings.Contains(r.stderr, "setting foo") {
+		t.Errorf("run with an unknown setting: exit %d, stderr %q; want 1 naming the setting", r.code, r.stderr)
+	}
+	if _, err := os.Stat(p.path(".cliq", "run.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a run with invalid settings left run.json: %v", err)
 	}
 }
 

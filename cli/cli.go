@@ -140,12 +140,16 @@ func exitCode(stderr io.Writer, err error) int {
 // the flags.
 func newFlagSet(env *Env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	// The flag package's own error line is dropped: parseFlags returns the
+	// error and exitCode prints it once, after the usage text.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprint(env.Stderr, strings.TrimLeft(usage, "\n"))
 		if hasFlags(fs) {
 			fmt.Fprint(env.Stderr, "\nFlags:\n")
+			fs.SetOutput(env.Stderr)
 			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
 		}
 	}
 	return fs
@@ -174,6 +178,19 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// parseNoArgs parses the flags of a command that takes no positional
+// arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("%s takes no arguments, got %q; see 'cliq %s -h'", fs.Name(), pos[0], fs.Name())
+	}
+	return nil
 }
 
 // stringList is a repeatable string flag.

@@ -252,7 +252,7 @@ times, reason and each phase.
 func runStatus(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "status", statusUsage)
 	asJSON := fs.Bool("json", false, "print run.json as JSON")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	project, err := findProject(env.Dir)
@@ -284,7 +284,7 @@ var runStateFiles = []string{"run.json", "events.jsonl", "orchestrator.log", "ru
 
 func runClean(ctx context.Context, env *Env, args []string) error {
 	fs := newFlagSet(env, "clean", cleanUsage)
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	project, err := findProject(env.Dir)

@@ -20,7 +20,7 @@ import (
 )
 
 const runUsage = `
-Usage: cliq run [--headless] [--agent NAME]
+Usage: cliq run [--headless] [--agent NAME] [--grace DURATION] [--settings JSON]
 
 Runs the assembled team's pipeline on the requirement, in the foreground,
 and prints each phase as it starts and finishes, every gate verdict and the
@@ -46,8 +46,15 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	grace := fs.Duration("grace", 10*time.Second, "how long a cancelled phase gets between SIGTERM and SIGKILL")
 	runID := fs.String("run-id", "", "use `ID` as the run id instead of a new one (the server sets it)")
 	patch := fs.String("settings", "", "a settings patch as `JSON`, merged over the resolved settings for this run only")
-	if _, err := parseFlags(fs, args); err != nil {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("run takes no arguments, got %q; set the requirement with 'cliq req'", pos[0])
+	}
+	if *grace <= 0 {
+		return usagef("--grace %s must be positive, for example 10s", *grace)
 	}
 	project, err := findProject(env.Dir)
 	if err != nil {
@@ -70,6 +77,9 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	}
 	if *agent != "" {
 		resolved = settings.Merge(resolved, settings.Map{"default_agent": *agent})
+	}
+	if err := settings.Validate(resolved); err != nil {
+		return fmt.Errorf("invalid settings for this run: %w; fix them with 'cliq settings KEY VALUE' (add --global for %s)", err, settings.GlobalPath(home))
 	}
 
 	history := openHistory(ctx, env, home, global)
@@ -207,7 +217,11 @@ func describeEvent(e events.Event) string {
 		}
 		return fmt.Sprintf("phase %s started (%v, agent %v, iteration %v)", e.Phase, d["type"], d["agent"], d["iteration"])
 	case events.PhaseDone:
-		return fmt.Sprintf("phase %s done in %s", e.Phase, millis(d["duration_ms"]))
+		status, _ := d["status"].(string)
+		if status == "" || status == pipeline.PhaseDone {
+			return fmt.Sprintf("phase %s done in %s", e.Phase, millis(d["duration_ms"]))
+		}
+		return fmt.Sprintf("phase %s ended %s after %s", e.Phase, status, millis(d["duration_ms"]))
 	case events.PhaseError:
 		if code, ok := d["exit_code"]; ok {
 			return fmt.Sprintf("phase %s failed: %v (exit code %v)", e.Phase, d["error"], code)

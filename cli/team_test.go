@@ -227,7 +227,7 @@ func TestTeam_Validate(t *testing.T) {
 	if code != cli.ExitFailure {
 		t.Errorf("validate ./bad: exit %d, want %d", code, cli.ExitFailure)
 	}
-	if !strings.Contains(stdout, `team.yml: phase "a": depends_on:`) || !strings.Contains(stderr, "is invalid") {
+	if !strings.Contains(stdout, `team.yml:5: phase "a": depends_on:`) || !strings.Contains(stderr, "is invalid") {
 		t.Errorf("validate ./bad output:\nstdout: %s\nstderr: %s", stdout, stderr)
 	}
 
