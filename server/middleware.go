@@ -71,7 +71,7 @@ func (s *Server) requireToken(next http.Handler, allowQuery bool) http.Handler {
 }
 
 // errMissingToken is returned for a request with no token at all.
-var errMissingToken = errors.New("missing bearer token; send the header 'Authorization: Bearer <token>' (the session token is in server.json)")
+var errMissingToken = errors.New("missing Authorization header; send 'Authorization: Bearer' followed by a token (the session token is in server.json)")
 
 // requestToken returns the token of r: the Authorization header, else, with
 // allowQuery, the token query parameter.
