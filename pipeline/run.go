@@ -17,8 +17,9 @@ import (
 // Status is completed, failed, escalated or cancelled. Cancelling ctx stops
 // every running phase's process group (SIGTERM, then SIGKILL after the
 // grace period) and ends the run as cancelled. The error is set only when
-// the run could not start: another run holds the project (ErrActiveRun),
-// or the run's files or event server could not be set up.
+// the run could not start: another run holds the project, or processes of
+// a dead previous run could not be killed (both ErrActiveRun), or the run's
+// files or event server could not be set up.
 func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 	lock, err := claimRunLock(filepath.Join(p.cliqDir, "run.lock"))
 	if err != nil {
@@ -30,7 +31,9 @@ func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 		}
 	}()
 	if p.depth == 0 {
-		p.killLeftovers()
+		if err := p.killLeftovers(); err != nil {
+			return nil, err
+		}
 	}
 
 	r, err := p.newRunner()
@@ -52,9 +55,9 @@ func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 }
 
 // killLeftovers ends the process groups that a previous run's orchestrator
-// left when it died, before this run clears its files. A failure is
-// logged: the new run holds the lock and goes on.
-func (p *Pipeline) killLeftovers() {
+// left when it died, before this run clears its files. When some are still
+// alive, it returns ErrActiveRun, so no run starts beside them.
+func (p *Pipeline) killLeftovers() error {
 	prevRun := ""
 	if prev, err := ReadState(p.dir); err == nil {
 		prevRun = prev.RunID
@@ -67,7 +70,9 @@ func (p *Pipeline) killLeftovers() {
 	if err != nil {
 		p.opts.Logger.Error("kill processes of a previous run failed", "instance_id", p.instanceID,
 			"run_id", prevRun, "error", err)
+		return fmt.Errorf("%w: run %s left processes: %w", ErrActiveRun, prevRun, err)
 	}
+	return nil
 }
 
 // runner is the state of one run while it executes. Only the goroutine
