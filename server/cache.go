@@ -15,12 +15,17 @@ import (
 // they change may be seen up to this late.
 const cacheTTL = time.Second
 
-// instanceCache keeps recent registry lookups and project checks, so that
-// the read endpoints do not query the database and the file system on
-// every request.
+// instanceCache keeps recent registry lookups, project checks and the
+// instance list, so that the read endpoints do not query the database and
+// the file system (and parse every team.yml) on every request.
 type instanceCache struct {
 	mu      sync.Mutex
 	entries map[string]instanceEntry
+
+	// listBody is the last encoded /instances/list/ response, reused
+	// until listExpires; forget drops it along with the entry.
+	listBody    []byte
+	listExpires time.Time
 }
 
 type instanceEntry struct {
@@ -61,6 +66,25 @@ func (c *instanceCache) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, id)
+	c.listBody = nil
+}
+
+// list returns the cached /instances/list/ response while it is fresh.
+func (c *instanceCache) list() ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.listBody == nil || time.Now().After(c.listExpires) {
+		return nil, false
+	}
+	return c.listBody, true
+}
+
+// putList stores an encoded /instances/list/ response for cacheTTL.
+func (c *instanceCache) putList(body []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listBody = body
+	c.listExpires = time.Now().Add(cacheTTL)
 }
 
 func (c *instanceCache) evictExpired() {

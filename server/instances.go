@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,6 +43,10 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
+	if body, ok := s.instances.list(); ok {
+		writeJSONBytes(w, http.StatusOK, body)
+		return nil
+	}
 	list, err := s.db.Instances(r.Context())
 	if err != nil {
 		return internalError("list instances failed", err)
@@ -50,7 +55,13 @@ func (s *Server) listInstances(w http.ResponseWriter, r *http.Request) error {
 	for i, inst := range list {
 		out[i] = summarizeInstance(inst)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"instances": out})
+	body, err := json.Marshal(map[string]any{"instances": out})
+	if err != nil {
+		return internalError("encode instance list failed", err)
+	}
+	body = append(body, '\n')
+	s.instances.putList(body)
+	writeJSONBytes(w, http.StatusOK, body)
 	return nil
 }
 
