@@ -24,7 +24,7 @@ const (
 	ExitUsage   = 2
 )
 
-// Env is what a command reads and writes besides its arguments.
+// Env is the input, output and working directory of a command.
 type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer

@@ -104,7 +104,7 @@ func ensureInstanceID(dir, prefix string) (string, bool, error) {
 	if data, err := os.ReadFile(idPath); err == nil {
 		id := strings.TrimSpace(string(data))
 		if !instanceIDPattern.MatchString(id) {
-			return "", false, fmt.Errorf("%s holds %q, which is not an instance id; delete the file and run cliq init again", idPath, id)
+			return "", false, fmt.Errorf("%s contains %q, which is not an instance id; delete the file and run cliq init again", idPath, id)
 		}
 		return id, false, nil
 	}
