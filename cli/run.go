@@ -64,22 +64,9 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	resolved, err := settings.Resolve(home, project)
+	resolved, err := settingsForRun(home, project, *patch, *agent)
 	if err != nil {
 		return err
-	}
-	if *patch != "" {
-		var m settings.Map
-		if err := json.Unmarshal([]byte(*patch), &m); err != nil {
-			return usagef("--settings is not a JSON object: %v", err)
-		}
-		resolved = settings.Merge(resolved, m)
-	}
-	if *agent != "" {
-		resolved = settings.Merge(resolved, settings.Map{"default_agent": *agent})
-	}
-	if err := settings.Validate(resolved); err != nil {
-		return fmt.Errorf("invalid settings for this run: %w; fix them with 'cliq settings KEY VALUE' (add --global for %s)", err, settings.GlobalPath(home))
 	}
 
 	history := openHistory(ctx, env, home, global)
@@ -112,6 +99,29 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	return &exitError{code: code}
+}
+
+// settingsForRun returns the settings of one run: the project's resolved
+// settings, then the --settings patch, then --agent, validated together.
+func settingsForRun(home, project, patch, agent string) (settings.Map, error) {
+	resolved, err := settings.Resolve(home, project)
+	if err != nil {
+		return nil, err
+	}
+	if patch != "" {
+		var m settings.Map
+		if err := json.Unmarshal([]byte(patch), &m); err != nil {
+			return nil, usagef("--settings is not a JSON object: %v", err)
+		}
+		resolved = settings.Merge(resolved, m)
+	}
+	if agent != "" {
+		resolved = settings.Merge(resolved, settings.Map{"default_agent": agent})
+	}
+	if err := settings.Validate(resolved); err != nil {
+		return nil, fmt.Errorf("invalid settings for this run: %w; fix them with 'cliq settings KEY VALUE' (add --global for %s)", err, settings.GlobalPath(home))
+	}
+	return resolved, nil
 }
 
 func explainOpenError(err error, project string) error {
