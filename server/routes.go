@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 )
@@ -46,6 +47,30 @@ func (s *Server) registerRoutes() {
 	// Every other request: 405 with Allow for a known path, else 404, both
 	// as JSON. Without this catch-all, ServeMux would reply in plain text.
 	s.mux.Handle("/", s.public(s.notFound))
+}
+
+// exactPaths answers a path that ServeMux would clean and redirect (a
+// double slash, a "." or ".." segment) with the JSON 404 that every other
+// unknown path gets, so that no client receives a bare redirect.
+func (s *Server) exactPaths(next http.Handler) http.Handler {
+	notFound := s.public(s.notFound)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isCleanPath(r.URL.Path) {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isCleanPath reports whether p is absolute and unchanged by path.Clean,
+// a trailing slash aside.
+func isCleanPath(p string) bool {
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return strings.HasPrefix(p, "/") && clean == p
 }
 
 // handle registers handler for the exact method and path of pattern and

@@ -77,7 +77,7 @@ func TestServer_Authorized(t *testing.T) {
 
 func TestServer_NotFound(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	for _, path := range []string{"/nope", "/jobs/", "/jobs/create/extra", "/ws/x"} {
+	for _, path := range []string{"/nope", "/jobs/", "/jobs/create/extra", "/ws/x", "//jobs/list/", "/jobs/list//", "/jobs/./list/", "/x/../jobs/list/"} {
 		t.Run(path, func(t *testing.T) {
 			rec := serve(t, s, http.MethodPost, path, testToken, "{}")
 			mustStatus(t, rec, http.StatusNotFound)

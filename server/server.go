@@ -160,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.monitor = newMonitor(s)
 	s.registerRoutes()
-	s.handler = s.logRequests(s.cors(s.mux))
+	s.handler = s.logRequests(s.cors(s.exactPaths(s.mux)))
 	return s, nil
 }
 
