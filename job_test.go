@@ -116,3 +116,43 @@ func TestJob_ClientErrors(t *testing.T) {
 		t.Errorf("job log --tail -1 exited %d, want 2", r.code)
 	}
 }
+
+func TestJob_FollowInterruptLeavesRunGoing(t *testing.T) {
+	p := newProject(t)
+	p.setup("slow")
+	id := strings.TrimSpace(readFile(t, p.path(".cliq", "cliq.id")))
+	startServer(t, p)
+
+	cmd := p.command("job", "start", id, "--follow")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, 20*time.Second, "the hang phase to start", func() bool {
+		return strings.Contains(out.String(), "phase hang started")
+	})
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("job start --follow did not stop within 10 s of SIGINT")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d after SIGINT, want 130; output:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "cliq job cancel") {
+		t.Errorf("output does not say how to cancel the run:\n%s", out.String())
+	}
+
+	if status := p.mustRun("job", "status", id); !strings.Contains(status.stdout, "running") {
+		t.Errorf("the run stopped with the follower:\n%s", status.stdout)
+	}
+	p.mustRun("job", "cancel", id)
+	waitFor(t, 30*time.Second, "the run to be cancelled", func() bool {
+		return p.state().Status == "cancelled"
+	})
+}

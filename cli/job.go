@@ -104,8 +104,13 @@ Usage: cliq job start INSTANCE [--follow] [--req-file PATH] [--force] [--setting
 
 Starts a run of INSTANCE on the server. With --follow it prints every event
 as it arrives and exits with the run's exit code (0 completed, 1 failed,
-3 escalated, 4 cancelled).
+3 escalated, 4 cancelled). Ctrl+C stops following (exit code 130) and
+leaves the run going.
 `
+
+// ExitInterrupted is the exit code of a command stopped by SIGINT or
+// SIGTERM while it only watched, such as job start --follow.
+const ExitInterrupted = 130
 
 func runJobStart(ctx context.Context, env *Env, args []string) error {
 	var follow, force *bool
@@ -155,6 +160,10 @@ func runJobStart(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	status, err := followRun(ctx, ws, started.RunID, env.Stdout)
+	if ctx.Err() != nil {
+		// Ctrl+C stops the watching, not the run.
+		return &exitError{code: ExitInterrupted, msg: fmt.Sprintf("stopped following run %s, which goes on; cancel it with 'cliq job cancel %s'", started.RunID, id)}
+	}
 	if err != nil {
 		return err
 	}
