@@ -111,12 +111,36 @@ func Merge(base, patch Map) Map {
 			continue
 		}
 		if pok {
-			out[k] = Merge(Map{}, pm)
+			// Deleting keys below a key that does not exist changes
+			// nothing; it must not create empty parent objects.
+			if !onlyDeletes(pm) {
+				out[k] = Merge(Map{}, pm)
+			}
 			continue
 		}
 		out[k] = v
 	}
 	return out
+}
+
+// onlyDeletes reports whether a non-empty patch holds nothing but nulls,
+// directly or in nested objects.
+func onlyDeletes(patch Map) bool {
+	if len(patch) == 0 {
+		return false
+	}
+	for _, v := range patch {
+		switch v := v.(type) {
+		case nil:
+		case Map:
+			if !onlyDeletes(v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // GlobalPath returns the path of the global settings file in home.
