@@ -125,6 +125,8 @@ func TestHub_BadMessage(t *testing.T) {
 	}{
 		{"InvalidJSON", `{"action":`, events.CodeInvalidJSON},
 		{"NotObject", `[1,2]`, events.CodeInvalidJSON},
+		{"SinceString", `{"action":"subscribe","channel":"job:cliq-aaaaaa","since":"3"}`, events.CodeInvalidRequest},
+		{"SinceFraction", `{"action":"subscribe","channel":"job:cliq-aaaaaa","since":3.5}`, events.CodeInvalidRequest},
 		{"UnknownAction", `{"action":"publish","channel":"jobs"}`, events.CodeUnknownAction},
 		{"MissingAction", `{"channel":"jobs"}`, events.CodeUnknownAction},
 		{"UnknownChannel", `{"action":"subscribe","channel":"news"}`, events.CodeUnknownChannel},
@@ -149,6 +151,9 @@ func TestHub_BadMessage(t *testing.T) {
 			}
 			if m.Error.Message == "" {
 				t.Error("error message is empty")
+			}
+			if strings.Contains(m.Error.Message, "Go ") {
+				t.Errorf("error message names Go types: %s", m.Error.Message)
 			}
 		})
 	}

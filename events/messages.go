@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -83,9 +84,7 @@ func (e *channelError) Error() string { return e.code + ": " + e.message }
 func parseClientMessage(data []byte) (ClientMessage, *channelError) {
 	var m ClientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
-		return m, &channelError{CodeInvalidJSON, fmt.Sprintf(
-			"message is not a JSON object (%v); send e.g. "+
-				`{"action":"subscribe","channel":"jobs"}`, err)}
+		return m, decodeError(err)
 	}
 	switch m.Action {
 	case ActionSubscribe, ActionUnsubscribe:
@@ -111,6 +110,28 @@ func parseClientMessage(data []byte) (ClientMessage, *channelError) {
 			*m.Since)}
 	}
 	return m, nil
+}
+
+// decodeError describes a frame that does not decode into a
+// ClientMessage in the protocol's terms, without Go type names.
+func decodeError(err error) *channelError {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		want := "a string"
+		if typeErr.Field == "since" {
+			want = "a non-negative integer"
+		}
+		return &channelError{CodeInvalidRequest, fmt.Sprintf(
+			"field %q must be %s, got a JSON %s", typeErr.Field, want, typeErr.Value)}
+	}
+	if errors.As(err, &typeErr) {
+		return &channelError{CodeInvalidJSON, fmt.Sprintf(
+			"message must be a JSON object, got a JSON %s; send e.g. "+
+				`{"action":"subscribe","channel":"jobs"}`, typeErr.Value)}
+	}
+	return &channelError{CodeInvalidJSON, fmt.Sprintf(
+		"message is not valid JSON (%v); send e.g. "+
+			`{"action":"subscribe","channel":"jobs"}`, err)}
 }
 
 // validateChannel accepts JobsChannel and job:<instance_id>.
