@@ -113,6 +113,11 @@ func projectSource(projectDir string) (*source, bool) {
 // Otherwise it returns what a lenient decode could read, which may be nil,
 // and the problem. err is set only when the file cannot be read.
 func readTeam(src *source) (t *pipeline.Team, problem error, err error) {
+	if info, err := fs.Stat(src.fsys, pipeline.TeamFileName); err == nil {
+		if msg := sizeProblem(pipeline.TeamFileName, info.Size()); msg != "" {
+			return nil, fmt.Errorf("%w: %s", pipeline.ErrInvalidTeam, msg), nil
+		}
+	}
 	data, err := fs.ReadFile(src.fsys, pipeline.TeamFileName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s of team %s: %w", pipeline.TeamFileName, src.name, err)

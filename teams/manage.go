@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -244,7 +245,8 @@ func errExists(full string) error {
 }
 
 // stageTeam creates a hidden staging directory under CLIQ_HOME/teams, fills
-// it, and checks that the result loads and validates. Validation errors
+// it, and checks that the result validates as Validate checks a team,
+// sub-teams included (see checkStaged). Validation errors
 // name the team full instead of the staging path. The caller removes the
 // directory, except on error, when it is already removed.
 func stageTeam(home, full string, fill func(stage string) error) (string, error) {
@@ -256,11 +258,58 @@ func stageTeam(home, full string, fill func(stage string) error) (string, error)
 		os.RemoveAll(stage)
 		return "", fmt.Errorf("write team %s: %w", full, err)
 	}
-	if _, err := pipeline.LoadTeam(stage); err != nil {
+	if err := checkStaged(home, stage, full); err != nil {
 		os.RemoveAll(stage)
-		return "", relabel(err, stage, full)
+		return "", err
 	}
 	return stage, nil
+}
+
+// checkStaged runs the checks of Validate on the team staged in stage that
+// is to become full: file sizes and sub-teams. References to full resolve
+// to stage, so a new version that closes a cycle of installed teams is
+// rejected. Problems come back as a *pipeline.DefinitionError whose file
+// names start with full.
+func checkStaged(home, stage, full string) error {
+	res, _, err := validateDir(home, stage, stagedResolver(home, stage, full))
+	if err != nil {
+		return fmt.Errorf("write team %s: %w", full, err)
+	}
+	if res.Valid {
+		return nil
+	}
+	hidden := "$CLIQ_HOME" + string(filepath.Separator) + filepath.Join(filepath.Base(teamsRoot(home)),
+		filepath.Base(stage))
+	de := &pipeline.DefinitionError{File: full + "/" + pipeline.TeamFileName}
+	for _, e := range res.Errors {
+		de.Errors = append(de.Errors, pipeline.FieldError{File: full + "/" + e.File, Line: e.Line,
+			Phase: e.Phase, Field: e.Field, Message: strings.ReplaceAll(e.Message, hidden, full)})
+	}
+	return de
+}
+
+// stagedResolver resolves like Resolve, except that a reference to the
+// team full, installed or not yet, is the staged directory stage.
+func stagedResolver(home, stage, full string) pipeline.TeamResolver {
+	scope, base, _ := CheckName(full)
+	final, _ := installedDir(home, scope, base)
+	return func(dir, ref string) (string, error) {
+		got, err := Resolve(home, dir, ref)
+		if err == nil && got == final {
+			return stage, nil
+		}
+		if errors.Is(err, ErrNotFound) && namesTeam(ref, scope, base) {
+			return stage, nil
+		}
+		return got, err
+	}
+}
+
+// namesTeam reports whether the library name ref, full or bare, names the
+// team @scope/base.
+func namesTeam(ref, scope, base string) bool {
+	s, b, err := CheckName(ref)
+	return err == nil && b == base && (s == scope || s == "")
 }
 
 // swapIn replaces the team directory dir, if any, with stage. The old

@@ -29,7 +29,7 @@ func Validate(home, projectDir, name string) (*ValidationResult, error) {
 			return nil, err
 		}
 	}
-	res, t, err := validateDir(home, dir)
+	res, t, err := validateDir(home, dir, libraryResolver(home))
 	if err != nil {
 		return nil, err
 	}
@@ -53,15 +53,29 @@ func ValidateDir(dir string) (*ValidationResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, _, err := validateDir(home, dir)
+	res, _, err := validateDir(home, dir, libraryResolver(home))
 	return res, err
 }
 
-// validateDir checks the team in dir and, when team.yml and the role files
-// are valid, its sub-teams. It returns the loaded team when team.yml and
-// the role files are valid, else nil.
-func validateDir(home, dir string) (*ValidationResult, *pipeline.Team, error) {
+// libraryResolver resolves sub-team references with Resolve, as a run
+// started by the CLI resolves them.
+func libraryResolver(home string) pipeline.TeamResolver {
+	return func(base, ref string) (string, error) { return Resolve(home, base, ref) }
+}
+
+// validateDir checks the files of the team in dir (see checkFiles) and,
+// when team.yml and the role files are valid, its sub-teams, resolved with
+// resolve. It returns the loaded team when team.yml and the role files are
+// valid, else nil.
+func validateDir(home, dir string, resolve pipeline.TeamResolver) (*ValidationResult, *pipeline.Team, error) {
 	res := &ValidationResult{Valid: true, Errors: []ValidationError{}}
+	if problems := checkFiles(dir); len(problems) > 0 {
+		res.Valid = false
+		res.Errors = append(res.Errors, problems...)
+		if hasFileProblem(problems, pipeline.TeamFileName) {
+			return res, nil, nil
+		}
+	}
 	t, err := pipeline.LoadTeam(dir)
 	var de *pipeline.DefinitionError
 	switch {
@@ -76,7 +90,7 @@ func validateDir(home, dir string) (*ValidationResult, *pipeline.Team, error) {
 		return nil, nil, err
 	}
 	res.Name = t.Name
-	if problems := checkSubTeams(home, t); len(problems) > 0 {
+	if problems := checkSubTeams(home, t, resolve); len(problems) > 0 {
 		res.Valid = false
 		res.Errors = append(res.Errors, problems...)
 	}
@@ -87,10 +101,9 @@ func validateDir(home, dir string) (*ValidationResult, *pipeline.Team, error) {
 // its own, so that each problem names the phase of t that leads to it.
 // The problems are a sub-team that is not found or does not load, and a
 // chain of teams that includes itself (pipeline.ErrTeamCycle). Sub-teams
-// are resolved with Resolve, as a run started by the CLI resolves them.
-// Messages show paths relative to the team directory or to CLIQ_HOME.
-func checkSubTeams(home string, t *pipeline.Team) []ValidationError {
-	resolve := func(base, ref string) (string, error) { return Resolve(home, base, ref) }
+// are resolved with resolve. Messages show paths relative to the team
+// directory or to CLIQ_HOME.
+func checkSubTeams(home string, t *pipeline.Team, resolve pipeline.TeamResolver) []ValidationError {
 	var out []ValidationError
 	for _, ph := range t.Workflow.Phases {
 		if ph.Type != pipeline.TypeTeam {
@@ -129,20 +142,4 @@ func relFile(dir, file string) string {
 		return file
 	}
 	return filepath.ToSlash(rel)
-}
-
-// relabel rewrites the file names of a *pipeline.DefinitionError found in
-// the staging directory stage so that they start with the team name
-// instead of the temporary path. Other errors are returned unchanged.
-func relabel(err error, stage, name string) error {
-	var de *pipeline.DefinitionError
-	if !errors.As(err, &de) {
-		return err
-	}
-	out := &pipeline.DefinitionError{File: name + "/" + relFile(stage, de.File)}
-	for _, fe := range de.Errors {
-		fe.File = name + "/" + relFile(stage, fe.File)
-		out.Errors = append(out.Errors, fe)
-	}
-	return out
 }
