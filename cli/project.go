@@ -157,12 +157,54 @@ func runAssemble(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTeamDir(teamDir, pos[0]); err != nil {
+		return err
+	}
 	team, err := pipeline.Assemble(project, teamDir)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Assembled %s (%d phases) into %s\n", team.Name, len(team.Workflow.Phases), filepath.Join(project, ".cliq"))
 	fmt.Fprint(env.Stdout, "Next: cliq req -m \"what to build\"\n")
+	return nil
+}
+
+// checkTeamDir validates the team in teamDir with the library, sub-teams
+// included. Its problems, formatted as cliq team validate prints them,
+// make up the error, one a line. ref names the team in the error.
+func checkTeamDir(teamDir, ref string) error {
+	res, err := teams.ValidateDir(teamDir)
+	if err != nil {
+		return err
+	}
+	if res.Valid {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is invalid: %d problem(s); nothing assembled (fix them; cliq team validate %s checks "+
+		"again):", ref, len(res.Errors), ref)
+	for _, e := range res.Errors {
+		b.WriteString("\n  " + formatProblem(e))
+	}
+	return &exitError{code: ExitFailure, msg: b.String()}
+}
+
+// checkProjectSubTeams loads the team assembled in project and checks its
+// sub-teams: each must be found and load, and none may include a team of
+// the chain again.
+func checkProjectSubTeams(project string) error {
+	home, err := settings.Home()
+	if err != nil {
+		return err
+	}
+	t, err := pipeline.LoadProjectTeam(project)
+	if err != nil {
+		return err
+	}
+	resolve := func(base, ref string) (string, error) { return teams.Resolve(home, base, ref) }
+	if err := pipeline.CheckSubTeams(t, resolve); err != nil {
+		return fmt.Errorf("%w (requirement not written; fix the team and run cliq assemble again)", err)
+	}
 	return nil
 }
 
@@ -198,6 +240,9 @@ func runReq(ctx context.Context, env *Env, args []string) error {
 	}
 	project, err := findProject(env.Dir)
 	if err != nil {
+		return err
+	}
+	if err := checkProjectSubTeams(project); err != nil {
 		return err
 	}
 	if err := pipeline.WriteRequirement(project, text, values); err != nil {

@@ -314,3 +314,77 @@ func TestTeam_HelloWorldRuns(t *testing.T) {
 		t.Errorf("hello/output.md does not quote the requirement:\n%s", out)
 	}
 }
+
+// writeCycleTeam writes the team name, whose one phase runs the team ref,
+// with its role file, to dir.
+func writeCycleTeam(tb testing.TB, dir, name, ref string) {
+	tb.Helper()
+	yml := "name: \"" + name + "\"\nversion: \"1\"\nworkflow:\n  phases:\n" +
+		"    - name: sub\n      type: team\n      team: \"" + ref + "\"\n"
+	if err := os.MkdirAll(filepath.Join(dir, "roles"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "team.yml"), []byte(yml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "roles", "sub.md"), []byte("Run it.\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestTeam_SubTeamCycle checks that install, assemble and req reject a
+// team whose sub-teams include it again.
+func TestTeam_SubTeamCycle(t *testing.T) {
+	home, cwd := teamEnv(t)
+	mustRunCLI(t, "init")
+	writeTeamDir(t, filepath.Join(cwd, "a1"), "@cyc/a", "1")
+	mustRunCLI(t, "team", "install", "a1")
+	writeCycleTeam(t, filepath.Join(cwd, "b"), "@cyc/b", "@cyc/a")
+	mustRunCLI(t, "team", "install", "b")
+
+	t.Run("Install", func(t *testing.T) {
+		writeCycleTeam(t, filepath.Join(cwd, "a2"), "@cyc/a", "@cyc/b")
+		if err := os.WriteFile(filepath.Join(cwd, "a2", "team.yml"), []byte(strings.Replace(
+			mustRead(t, filepath.Join(cwd, "a2", "team.yml")), `version: "1"`, `version: "2"`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI(t, "team", "install", "a2")
+		if code == cli.ExitOK || !strings.Contains(stderr, "includes itself") {
+			t.Errorf("install: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+	})
+
+	// Close the cycle behind the library's back, as an older cliq could.
+	mustRunCLI(t, "assemble", "@cyc/b")
+	writeCycleTeam(t, filepath.Join(home, "teams", "@cyc", "a"), "@cyc/a", "@cyc/b")
+
+	t.Run("Assemble", func(t *testing.T) {
+		before := mustRead(t, filepath.Join(cwd, ".cliq", "team.yml"))
+		code, stdout, stderr := runCLI(t, "assemble", "@cyc/a")
+		if code != cli.ExitFailure || !strings.Contains(stderr, "team.yml: phase \"sub\": team:") ||
+			!strings.Contains(stderr, "includes itself") {
+			t.Errorf("assemble: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		if after := mustRead(t, filepath.Join(cwd, ".cliq", "team.yml")); after != before {
+			t.Errorf("assemble replaced the assembled team:\n%s", after)
+		}
+	})
+	t.Run("Req", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, "req", "-m", "hi")
+		if code == cli.ExitOK || !strings.Contains(stderr, "includes itself") {
+			t.Errorf("req: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(cwd, ".cliq", "req_spec.md")); err == nil {
+			t.Error("req wrote req_spec.md for a team with a cycle")
+		}
+	})
+}
+
+func mustRead(tb testing.TB, path string) string {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(data)
+}

@@ -50,7 +50,7 @@ func checkFile(path, rel, field string) (ValidationError, bool) {
 	case err != nil:
 		return ValidationError{File: rel, Field: field, Message: fmt.Sprintf("cannot read: %v", err)}, false
 	case info.Mode()&fs.ModeSymlink != 0:
-		return ValidationError{File: rel, Field: field, Message: "is a symbolic link, which " +
+		return ValidationError{File: rel, Field: field, Message: rel + " is a symbolic link, which " +
 			"cliq team install rejects (replace the link with the file it points to)"}, false
 	case !info.Mode().IsRegular():
 		return ValidationError{File: rel, Field: field,
