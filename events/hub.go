@@ -331,7 +331,7 @@ func (h *Hub) drop(c *client, channel string) {
 	c.shutdown(ClosePolicyViolation)
 }
 
-// remove forgets c and its subscriptions. Removing an unknown client does
+// remove deletes c and its subscriptions. Removing an unknown client does
 // nothing.
 func (h *Hub) remove(c *client) {
 	if _, ok := h.clients[c]; !ok {
@@ -354,7 +354,7 @@ func (h *Hub) unsubscribe(c *client, channel string) {
 
 // handle carries out one client request. The reply, the replayed events
 // and the registration happen in this one step, so a subscriber with since
-// sees every event exactly once.
+// receives every event exactly once.
 func (h *Hub) handle(r request) {
 	c := r.c
 	if _, ok := h.clients[c]; !ok {

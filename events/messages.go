@@ -47,7 +47,7 @@ const maxInstanceIDLen = 128
 type ClientMessage struct {
 	Action  string `json:"action"`
 	Channel string `json:"channel"`
-	// Since, when set on a subscribe to a job channel, asks for the events
+	// Since, when set on a subscribe to a job channel, requests the events
 	// of the current run with a seq above it before the live ones.
 	Since *int64 `json:"since,omitempty"`
 }

@@ -30,8 +30,8 @@ const (
 
 var integrationSecrets = []string{hookSecret, githubSecret, jiraSecret, headerSecret}
 
-// recordingServer is a local HTTP server that answers every request with
-// status and records the requests it got.
+// recordingServer is a local HTTP server that responds to every request
+// with status and records the requests it receives.
 type recordingServer struct {
 	*httptest.Server
 	mu       sync.Mutex
@@ -78,7 +78,7 @@ func refusedURL(tb testing.TB) string {
 	return "http://" + addr
 }
 
-// hangingURL returns the URL of a local server that answers no request
+// hangingURL returns the URL of a local server that sends no response
 // until the client gives up or the test ends.
 func hangingURL(tb testing.TB) string {
 	tb.Helper()
