@@ -107,6 +107,16 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// decodeJobInstance decodes a jobRequest body and returns the registered
+// instance it names.
+func (s *Server) decodeJobInstance(w http.ResponseWriter, r *http.Request) (store.Instance, error) {
+	var req jobRequest
+	if err := decode(w, r, &req); err != nil {
+		return store.Instance{}, err
+	}
+	return s.lookupInstance(r.Context(), "instance_id", req.InstanceID)
+}
+
 // checkRunSettings validates the settings the run would see: the
 // project's resolved settings with the request's patch merged over them.
 // The orchestrator would reject invalid ones only after the 202.
@@ -216,11 +226,7 @@ func (s *Server) writeRequirement(inst store.Instance, text string) error {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
-	var req jobRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	inst, err := s.lookupInstance(r.Context(), "instance_id", req.InstanceID)
+	inst, err := s.decodeJobInstance(w, r)
 	if err != nil {
 		return err
 	}
@@ -254,11 +260,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) jobPhases(w http.ResponseWriter, r *http.Request) error {
-	var req jobRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	inst, err := s.lookupInstance(r.Context(), "instance_id", req.InstanceID)
+	inst, err := s.decodeJobInstance(w, r)
 	if err != nil {
 		return err
 	}
@@ -300,11 +302,7 @@ func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
-	var req jobRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	inst, err := s.lookupInstance(r.Context(), "instance_id", req.InstanceID)
+	inst, err := s.decodeJobInstance(w, r)
 	if err != nil {
 		return err
 	}
