@@ -14,7 +14,7 @@ import (
 
 // BenchmarkServerStart_Readyz measures the time from starting the cliq
 // binary with `server start` on a new SQLite CLIQ_HOME until GET /readyz
-// answers 200. It reports the median as ms/median.
+// returns 200. It reports the median as ms/median.
 func BenchmarkServerStart_Readyz(b *testing.B) {
 	var samples []time.Duration
 	for range b.N {

@@ -333,8 +333,8 @@ func runServerStop(ctx context.Context, env *Env, args []string) error {
 }
 
 // waitServerGone waits until the server's process has exited, or its
-// server.json is gone and its port no longer answers (a process that has
-// exited but was not yet reaped by its parent still has a pid).
+// server.json is gone and its port no longer accepts connections. A process
+// that has exited but was not yet reaped by its parent still has a pid.
 func waitServerGone(ctx context.Context, home string, info *server.Info, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {

@@ -340,7 +340,7 @@ func ReadInputs(projectDir string) (map[string]string, error) {
 }
 
 // ReadRequirement returns the content of .cliq/req_spec.md. The error for a
-// missing file wraps fs.ErrNotExist and tells the user to run cliq req.
+// missing file wraps fs.ErrNotExist and asks the user to run cliq req.
 func ReadRequirement(projectDir string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(projectDir, ProjectDirName, RequirementFileName))
 	if errors.Is(err, fs.ErrNotExist) {

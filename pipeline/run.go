@@ -17,9 +17,9 @@ import (
 // Status is completed, failed, escalated or cancelled. Cancelling ctx stops
 // every running phase's process group (SIGTERM, then SIGKILL after the
 // grace period) and ends the run as cancelled. The error is set only when
-// the run could not start: another run holds the project, or processes of
-// a dead previous run could not be killed (both ErrActiveRun), or the run's
-// files or event server could not be set up.
+// the run could not start. It is ErrActiveRun when another run holds the
+// project or when processes of a dead previous run could not be killed.
+// Otherwise the run's files or event server could not be set up.
 func (p *Pipeline) Run(ctx context.Context) (*RunState, error) {
 	lock, err := claimRunLock(filepath.Join(p.cliqDir, "run.lock"))
 	if err != nil {

@@ -49,9 +49,9 @@ func (s *Server) registerRoutes() {
 	s.mux.Handle("/", s.public(s.notFound))
 }
 
-// exactPaths answers a path that ServeMux would clean and redirect (a
-// double slash, a "." or ".." segment) with the JSON 404 that every other
-// unknown path gets, so that no client receives a bare redirect.
+// exactPaths responds to a path that ServeMux would clean and redirect,
+// such as one with a double slash or a "." or ".." segment, with the JSON
+// 404 of every other unknown path. No client then receives a bare redirect.
 func (s *Server) exactPaths(next http.Handler) http.Handler {
 	notFound := s.public(s.notFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,7 @@
-// Package server is cliq's HTTP and WebSocket server: the route table and
-// handlers of the JSON API, the middleware (auth, CORS, logging), the
-// instance monitor that bridges orchestrator events into the hub, and
-// server.json, which local tools read to find the server.
+// Package server is cliq's HTTP and WebSocket server. It contains the route
+// table and handlers of the JSON API, the middleware (auth, CORS, logging)
+// and the instance monitor that bridges orchestrator events into the hub.
+// It also writes server.json, which local tools read to find the server.
 package server
 
 import (

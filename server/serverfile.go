@@ -105,7 +105,7 @@ type Status struct {
 	State string
 	// Info is the content of server.json; nil for StateStopped.
 	Info *Info
-	// Reason is why a server.json is stale.
+	// Reason is the cause of a stale server.json.
 	Reason string
 }
 

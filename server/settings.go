@@ -221,9 +221,9 @@ func changedRestartKeys(patch settings.Map) []string {
 	return out
 }
 
-// settingsError maps an error of package settings to the API: a bad scope,
-// key or value is a 400 with the message of the settings package, which
-// names the key and never a secret; anything else is an I/O failure.
+// settingsError maps an error of package settings to the API. A bad scope,
+// key or value is a 400 with the settings package's message, which names
+// the key and never a secret. Anything else is an I/O failure.
 func settingsError(err error) error {
 	if errors.Is(err, settings.ErrInvalid) {
 		return errorf(CodeInvalidRequest, "%s", err.Error())

@@ -277,10 +277,10 @@ func TestE2E_SharedPostgres(t *testing.T) {
 }
 
 // TestE2E_ReadyzFollowsPostgres stops and starts PostgreSQL from the
-// server's point of view. The PostgreSQL server is shared with other tests, so the test
-// puts its own TCP proxy between cliq and PostgreSQL: closing the proxy's
-// listener and cutting its connections stands for a stop, and listening on
-// the same port again for a start.
+// server's point of view. The PostgreSQL server is shared with other
+// tests, so the test puts its own TCP proxy between cliq and PostgreSQL.
+// Closing the proxy's listener and cutting its connections is a stop, and
+// listening on the same port again is a start.
 func TestE2E_ReadyzFollowsPostgres(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	u, err := url.Parse(dsn)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job in one script: a server on its SQLite default in a temporary
-# CLIQ_HOME, a project made from the demo team, a job started through the
-# API with its events printed live, the final status, and a clean stop.
+# Runs the main job: a server on its SQLite default in a temporary
+# CLIQ_HOME and a project made from the demo team. A job is started through
+# the API, its events are printed live, then the final status, then the
+# server stops.
 # Usage: testdata/demo.sh [PATH_TO_CLIQ_BINARY]
 set -euo pipefail
 
